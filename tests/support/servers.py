@@ -1,0 +1,144 @@
+"""Real database servers for the tests, started by the tests themselves.
+
+Two tiers (see README "Development"):
+- TimescaleDB, Apache build (PostgreSQL 17, Debian 13 packages) run natively by scripts/timescaledb;
+- the TSL tier: PGlite (PostgreSQL 17 in WebAssembly) with TimescaleDB's TSL library, served on loopback
+  by tests/pglite/server.mjs — only for SQL the Apache build refuses (continuous aggregates, policies,
+  compression). It serves one connection at a time and cannot COPY, so keep its tests to DDL and queries.
+
+A server that cannot start is a test failure with the fix in the message, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[2]
+TIMESCALEDB_SCRIPT = REPO / "scripts" / "timescaledb"
+PGLITE_DIR = REPO / "tests" / "pglite"
+SETUP_HINT = "run ./scripts/test, which installs and caches what the database tiers need"
+
+
+class ServerUnavailable(RuntimeError):
+    """A real server the tests need could not be started; the message says how to fix it."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_postgres(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@dataclass
+class TimescaleServer:
+    """One PostgreSQL cluster with TimescaleDB (Apache build) for the whole test session."""
+
+    name: str
+    port: int
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @classmethod
+    def start(cls) -> "TimescaleServer":
+        server = cls(name=f"pytest-{os.getpid()}", port=free_port())
+        env = {**os.environ, "AMBER_TSDB_FAST": "1"}  # fsync off: test clusters are throwaway
+        for step in (["init", server.name, str(server.port)], ["start", server.name]):
+            result = subprocess.run(
+                [str(TIMESCALEDB_SCRIPT), *step], capture_output=True, text=True, env=env
+            )
+            if result.returncode != 0:
+                raise ServerUnavailable(
+                    f"TimescaleDB could not {step[0]}: {result.stderr.strip() or result.stdout.strip()}"
+                    f" — {SETUP_HINT}"
+                )
+        wait_for_postgres(server.admin_url)
+        return server
+
+    def stop(self) -> None:
+        subprocess.run([str(TIMESCALEDB_SCRIPT), "remove", self.name], capture_output=True)
+
+    def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class PGliteServer:
+    """A fresh in-memory PGlite+TimescaleDB(TSL) process; one per test keeps tests independent."""
+
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        # PGlite ignores user, password and database name; psycopg still wants a password.
+        return f"postgresql://postgres:pglite@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+    @classmethod
+    def start(cls, timeout: float = 60.0) -> "PGliteServer":
+        node = shutil.which("node")
+        if node is None or not (PGLITE_DIR / "node_modules" / "@electric-sql" / "pglite").is_dir():
+            raise ServerUnavailable(f"the TSL tier needs Node.js and tests/pglite/node_modules — {SETUP_HINT}")
+        port = free_port()
+        process = subprocess.Popen(
+            [node, "server.mjs", str(port)],
+            cwd=PGLITE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        output = []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.2)
+            if ready:
+                line = process.stdout.readline()
+                output.append(line)
+                if line.startswith("ready "):
+                    # Drain later output (PGlite prints DEBUG lines) so the pipe never fills.
+                    subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
+                    return cls(process=process, port=port)
+            if process.poll() is not None:
+                break
+        process.kill()
+        raise ServerUnavailable(f"PGlite (TSL tier) did not start: {''.join(output)[-500:]} — {SETUP_HINT}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
