@@ -1,0 +1,284 @@
+"""Settings shared by every Amber-Home service, read from environment variables.
+
+`Settings.from_env(mapping)` is pure: it reads only the mapping it is given and the files named by
+`*_FILE` variables, so tests pass a dict and entry points pass `os.environ`. It checks every
+variable and raises one `ConfigError` listing all problems, so a user fixes them in one pass.
+
+Each variable is one `_Var` row in `_VARS`; validation, the `*_FILE` variant of secrets and the
+docs table (`settings_table_markdown()`, kept in docs/configuration.md) all come from that row.
+To add a variable: add a `Settings` field and a row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from amber.secret import Secret
+
+__all__ = ["ConfigError", "Settings", "load_settings_or_exit", "settings_table_markdown"]
+
+DEFAULT_TIMEZONE = "Australia/Sydney"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """The environment is invalid. The message lists every problem, one per line; `problems`
+    holds them as a tuple. Secret values never appear in it."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        lines = [f"Invalid configuration ({len(self.problems)} {noun}):"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+# Parsers take the stripped, non-empty text and return the value, or raise ValueError whose
+# message says what is wrong and how to fix it. The message must not quote the value: the caller
+# adds it for non-secrets only.
+
+
+def _api_key(raw: str) -> Secret:
+    if any(ch.isspace() for ch in raw):
+        raise ValueError("contains whitespace; paste only the key itself")
+    return Secret(raw)
+
+
+def _password(raw: str) -> Secret:
+    return Secret(raw)
+
+
+def _database_url(raw: str) -> Secret:
+    scheme, sep, _ = raw.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
+        raise ValueError(
+            "must be a URL like postgresql://user:password@host:5432/dbname"
+            " (percent-encode special characters in the password)"
+        )
+    return Secret(raw)
+
+
+def _http_url(raw: str) -> str:
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL, e.g. https://api.amber.com.au/v1")
+    return raw.rstrip("/")
+
+
+def _iso_date(raw: str) -> date:
+    # fromisoformat alone also takes 20230701 and week dates; ask for one unambiguous form.
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise ValueError("must be a calendar date as YYYY-MM-DD, e.g. 2023-07-01")
+
+
+def _site_ids(raw: str) -> tuple[str, ...]:
+    ids = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not ids or not all(re.fullmatch(r"[A-Za-z0-9_-]+", site_id) for site_id in ids):
+        raise ValueError(
+            "must be one site ID or several separated by commas, e.g. 01F5A5CRKMZ5BCX9P1S4V990AM;"
+            " unset it to load every site"
+        )
+    return ids
+
+
+def _time_zone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw)
+    # Unknown names raise ZoneInfoNotFoundError, paths ValueError, "Australia" IsADirectoryError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            "is not an IANA time zone name; use one like Australia/Sydney or Australia/Perth"
+            " (names are case-sensitive)"
+        ) from None
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _port(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 65535):
+        raise ValueError("must be a TCP port number from 1 to 65535")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str  # environment variable
+    attr: str  # Settings field it fills
+    parse: Callable[[str], Any]
+    doc: str
+    default: str | None = None  # raw text, parsed like user input; None: field is None if unset
+    unset: str = ""  # docs: what leaving a variable without default unset means
+    secret: bool = False  # never echoed; may also come from the file named by NAME_FILE
+
+
+# fmt: off
+_VARS: tuple[_Var, ...] = (
+    _Var("AMBER_API_KEY", "api_key", _api_key,
+         "Amber API key (app.amber.com.au, Developers).",
+         unset="no key (services may run in demo mode)", secret=True),
+    _Var("AMBER_API_BASE_URL", "api_base_url", _http_url,
+         "Amber API base URL, e.g. the simulator's for testing. A trailing slash is removed.",
+         default="https://api.amber.com.au/v1"),
+    _Var("DATABASE_URL", "database_url", _database_url,
+         "TimescaleDB connection URL for the loader and migrations.",
+         default="postgresql://amber@127.0.0.1:5432/amber", secret=True),
+    _Var("HISTORICAL_START_DATE", "historical_start_date", _iso_date,
+         "First day to backfill, as YYYY-MM-DD; not in the future.",
+         unset="each site's activeFrom date"),
+    _Var("AMBER_SITE_ID", "site_ids", _site_ids,
+         "Site ID to load, or several separated by commas.",
+         unset="every site the API key can see"),
+    _Var("AMBER_TIMEZONE", "timezone", _time_zone,
+         "IANA time zone name for local calendar days.",
+         default=DEFAULT_TIMEZONE),
+    _Var("LOG_LEVEL", "log_level", _log_level,
+         "DEBUG, INFO, WARNING or ERROR (case-insensitive).",
+         default="INFO"),
+    _Var("AMBER_READER_PASSWORD", "reader_password", _password,
+         "Password that migrate sets on the read-only database role `amber_reader`.",
+         unset="migrate sets no password", secret=True),
+    _Var("EXPORTER_PORT", "exporter_port", _port,
+         "TCP port where the Prometheus exporter serves /metrics.",
+         default="9847"),
+)
+# fmt: on
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration; build it with `Settings.from_env`. Optional values are None
+    when unset. Secrets are `Secret`s, so printing a Settings never shows them."""
+
+    api_key: Secret | None
+    api_base_url: str
+    database_url: Secret
+    historical_start_date: date | None
+    site_ids: tuple[str, ...] | None
+    timezone: ZoneInfo
+    log_level: str
+    reader_password: Secret | None
+    exporter_port: int
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.api_key is not None
+
+    @property
+    def timezone_name(self) -> str:
+        return self.timezone.key
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, now: datetime | None = None) -> Settings:
+        """Validate `environ` (usually os.environ) and return Settings, or raise ConfigError
+        listing every problem. `now` (timezone-aware) injects the clock for the future-date
+        check; it defaults to the current time."""
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        for var in _VARS:
+            try:
+                found = _lookup(var, environ)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if found is None:
+                values[var.attr] = None if var.default is None else var.parse(var.default)
+                continue
+            raw, source = found
+            try:
+                values[var.attr] = var.parse(raw)
+            except ValueError as exc:
+                shown = source if var.secret else f"{source}={raw!r}"
+                problems.append(f"{shown}: {exc}")
+
+        # "Today" is the local day where the sites are, not the server's UTC day.
+        start = values.get("historical_start_date")
+        if start is not None:
+            zone = values.get("timezone", ZoneInfo(DEFAULT_TIMEZONE))  # absent if invalid
+            today = (now or datetime.now(UTC)).astimezone(zone).date()
+            if start > today:
+                problems.append(
+                    f"HISTORICAL_START_DATE={start.isoformat()!r}: is in the future"
+                    f" (today is {today.isoformat()} in {zone.key}); use a past date or unset it"
+                )
+
+        if problems:
+            raise ConfigError(problems)
+        return cls(**values)
+
+
+def _lookup(var: _Var, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """Return (text, where it came from) for `var`, or None when unset. An empty value counts
+    as unset, since Compose passes `VAR=` for `${VAR:-}`."""
+    value = environ.get(var.name, "").strip()
+    file_var = f"{var.name}_FILE"
+    path = environ.get(file_var, "").strip() if var.secret else ""
+    if not path:
+        return (value, var.name) if value else None
+    if value:
+        raise ValueError(f"{var.name} and {file_var} are both set; set only one of them")
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(
+            f"{file_var}={path!r}: cannot read the file ({exc.strerror});"
+            " check the path and that the secret is mounted"
+        ) from None
+    except UnicodeDecodeError:  # its message would quote the file's bytes
+        raise ValueError(f"{file_var}={path!r}: the file is not UTF-8 text") from None
+    if not value:
+        raise ValueError(f"{file_var}={path!r}: the file is empty; put the secret in it")
+    return value, f"{var.name} (from {file_var})"
+
+
+def load_settings_or_exit(environ: Mapping[str, str] = os.environ) -> Settings:
+    """For entry points: return Settings, or print every problem to stderr and exit with 2."""
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def settings_table_markdown() -> str:
+    """The Markdown table of every variable, as kept in docs/configuration.md."""
+    rows = [("Variable", "Default", "Description"), ("---", "---", "---")]
+    for var in _VARS:
+        default = f"`{var.default}`" if var.default is not None else f"unset: {var.unset}"
+        doc = var.doc + (" Secret: never printed." if var.secret else "")
+        rows.append((f"`{var.name}`", default, doc))
+        if var.secret:
+            file_doc = (
+                f"Path of a file holding `{var.name}` (Docker secret); surrounding whitespace"
+                f" is stripped. Set this or `{var.name}`, not both."
+            )
+            rows.append((f"`{var.name}_FILE`", "unset", file_doc))
+    return "".join(
+        "| " + " | ".join(cell.replace("|", r"\|") for cell in row) + " |\n" for row in rows
+    )
+
+
+if __name__ == "__main__":
+    # Regenerate the docs table: uv run python -m amber.config
+    print(settings_table_markdown(), end="")
