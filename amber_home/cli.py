@@ -1,0 +1,46 @@
+"""`amber-home` — one console script for every Amber-Home service and tool.
+
+Each subcommand is a module exposing `main(argv, environ) -> int` that parses its own options; it is
+imported only when chosen, so `amber-home simulate` never loads the database driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+# name → (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": ("amber_home.commands.migrate", "apply the database migrations in sql/ (idempotent)"),
+    "simulate": ("amber_home.commands.simulate", "run the Amber API simulator on loopback (no API key needed)"),
+    "doctor": ("amber_home.doctor", "check the API key, database, TimescaleDB and migrations"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amber-home",
+        description="Self-hosted energy observability for Amber Electric customers. "
+        "Configuration comes from the environment (see docs/configuration.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_module, help_text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
+    # Parse only the command name here; the chosen module parses the rest with its own options.
+    args = parser.parse_args(argv[:1])
+    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    return int(module.main(argv[1:], environ) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
