@@ -122,6 +122,41 @@ def _port(raw: str) -> int:
     return int(raw)
 
 
+def _host(raw: str) -> str:
+    if any(ch.isspace() or ch in "/[]" for ch in raw):
+        raise ValueError("must be a host name or IP address to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::")
+    return raw
+
+
+def _seconds(low: int, high: int) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:  # also refuses nan
+            raise ValueError(f"must be a number of seconds from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _request_share(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 1000):
+        raise ValueError("must be a whole number of requests per 5 minutes from 1 to 1000, e.g. 12")
+    return int(raw)
+
+
+def _cents_per_kwh(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not -1000.0 <= value <= 100000.0:  # also refuses nan and inf
+        raise ValueError("must be a price in c/kWh (cents, not dollars), e.g. 30 or -2.5")
+    return value
+
+
 @dataclass(frozen=True)
 class _Var:
     name: str  # environment variable
@@ -162,6 +197,23 @@ _VARS: tuple[_Var, ...] = (
     _Var("EXPORTER_PORT", "exporter_port", _port,
          "TCP port where the Prometheus exporter serves /metrics.",
          default="9847"),
+    _Var("EXPORTER_HOST", "exporter_host", _host,
+         "Address the exporter listens on; 127.0.0.1 keeps it local to the host.",
+         default="0.0.0.0"),
+    _Var("EXPORTER_STALE_SECONDS", "exporter_stale_seconds", _seconds(60, 86400),
+         "How long the exporter keeps serving the last prices while the Amber API fails;"
+         " after that the price series disappear (amber_up is 0 meanwhile).",
+         default="900"),
+    _Var("EXPORTER_REQUEST_SHARE", "exporter_request_share", _request_share,
+         "Most Amber API requests the exporter spends per 5 minutes (the account allows about 50,"
+         " shared with the loader); estimate re-polls are skipped beyond it.",
+         default="12"),
+    _Var("ALERT_PRICE_ABOVE", "alert_price_above", _cents_per_kwh,
+         "Price alert threshold in c/kWh: alert when the general price is above it.",
+         default="30"),
+    _Var("ALERT_FEED_IN_ABOVE", "alert_feed_in_above", _cents_per_kwh,
+         "Feed-in curtail threshold in c/kWh (Amber's sign: above 0 exporting costs money).",
+         default="0"),
 )
 # fmt: on
 
@@ -180,6 +232,11 @@ class Settings:
     log_level: str
     reader_password: Secret | None
     exporter_port: int
+    exporter_host: str
+    exporter_stale_seconds: float
+    exporter_request_share: int
+    alert_price_above: float  # c/kWh, as typed in .env; the exporter converts to $/kWh
+    alert_feed_in_above: float  # c/kWh
 
     @property
     def has_api_key(self) -> bool:
