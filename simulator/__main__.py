@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--controlled-load", choices=CONTROLLED_LOAD_CHOICES, default=defaults.controlled_load,
         help="which sites have a controlled-load (E2) channel")  # fmt: skip
     add("--history-days", type=int, default=defaults.history_days, help="how long ago the first site became active")
+    add("--closed-sites", type=int, default=defaults.closed_sites,
+        help="how many of the sites (the last ones) are closed")  # fmt: skip
     add("--rate-limit", type=int, default=defaults.rate_limit, help="requests allowed per window")
     add("--rate-window-seconds", type=float, default=defaults.rate_window_seconds,
         help="rate-limit window, real seconds")  # fmt: skip
@@ -81,6 +83,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         resolution=args.resolution,
         controlled_load=args.controlled_load,
         history_days=args.history_days,
+        closed_sites=args.closed_sites,
         start=args.start,
         speed=args.speed,
         forecast_hours=args.forecast_hours,

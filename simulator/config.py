@@ -26,6 +26,7 @@ class SimulatorConfig:
     resolution: int = 30  # every site's intervalLength, minutes (5 or 30)
     controlled_load: str = "alternate"  # which sites have an E2 channel: alternate (0, 2, ...) | all | none
     history_days: int = 120  # site 0 became active this many days before the start date
+    closed_sites: int = 0  # the last this-many sites are closed (status "closed", closedOn in the past)
 
     # Time
     start: dt.datetime | None = None  # simulated now at start (aware); None: real now
@@ -68,6 +69,7 @@ class SimulatorConfig:
             f"controlled_load must be one of {', '.join(CONTROLLED_LOAD_CHOICES)}, got {self.controlled_load!r}",
         )
         check(self.history_days >= 1, f"history_days must be at least 1, got {self.history_days}")
+        check(0 <= self.closed_sites <= self.sites, f"closed_sites must be 0-{self.sites}, got {self.closed_sites}")
         check(
             self.start is None or (self.start.tzinfo is not None and self.start.utcoffset() is not None),
             "start must be timezone-aware (e.g. 2025-01-15T10:00:00+10:00)",

@@ -101,11 +101,11 @@ class Market:
     def renewables(self, region: str, start: int) -> float:
         s = self.seed
         base = _REGION_TRAITS[region][1]
-        wind = 0.12 * seeded.normal(s, "wind", region, nem_day(start)) + 0.04 * seeded.normal(
+        wind = 0.1 * seeded.normal(s, "wind", region, nem_day(start)) + 0.04 * seeded.normal(
             s, "gust", region, start // 1800
         )
         share = base + 0.5 * sun(s, region, start) + wind
-        return min(max(100.0 * share, 2.0), 98.0)
+        return min(max(100.0 * share, 5.0), 98.0)
 
     def _final(self, region: str, start: int) -> RegionPoint:
         status, event = self.spike_at(region, start)
@@ -121,7 +121,7 @@ class Market:
         final = self.final(region, start)
         wobble = seeded.normal(self.seed, "estimate", region, start)
         spot = final.spot * (1.0 + 0.05 * wobble) if final.spike == "spike" else final.spot + 0.8 * wobble
-        renewables = min(max(final.renewables + 0.5 * wobble, 2.0), 98.0)
+        renewables = min(max(final.renewables + 0.5 * wobble, 5.0), 98.0)
         return RegionPoint(spot, renewables, final.spike)
 
     def revised(self, region: str, start: int) -> RegionPoint:
@@ -149,7 +149,7 @@ class Market:
                 spot += 0.25 * event.peak
         final = self.final(region, start)
         renewables = final.renewables + (1.0 + 6.0 * reach) * seeded.normal(s, "forecast-ren", region, start, issued)
-        renewables = min(max(renewables, 2.0), 98.0)
+        renewables = min(max(renewables, 5.0), 98.0)
         # Amber's own prediction leans towards where the price settles, with a band that widens with reach.
         predicted = 0.5 * (spot + base)
         band = 1.0 + 0.1 * abs(predicted) + 4.0 * reach

@@ -65,6 +65,7 @@ class Simulation:
             interval_length=config.resolution,
             history_days=config.history_days,
             controlled_load=config.controlled_load,
+            closed=config.closed_sites,
         )
         self._sites: dict[str, SiteSpec] = {s.id: s for s in sites}
 

@@ -101,8 +101,10 @@ def build_sites(
     interval_length: int,
     history_days: int,
     controlled_load: str,
+    closed: int = 0,
 ) -> list[SiteSpec]:
-    """`count` sites. Controlled load (E2): every second site from the first ("alternate"), "all" or "none"."""
+    """`count` sites. Controlled load (E2): every second site from the first ("alternate"), "all" or
+    "none". The last `closed` sites closed on a seeded date between their activeFrom and yesterday."""
     sites = []
     for i in range(count):
         network, region, prefix = seeded.choice(seed, NETWORKS, "network", i)
@@ -113,6 +115,11 @@ def build_sites(
             channels.append(ChannelSpec("E2", CONTROLLED_LOAD, DEFAULT_TARIFF_CODES[CONTROLLED_LOAD]))
         channels.append(ChannelSpec("B1", FEED_IN, DEFAULT_TARIFF_CODES[FEED_IN]))
         lag = int(seeded.unit(seed, "active-lag", i) * max(history_days // 4, 1)) if i else 0
+        active_from = today - dt.timedelta(days=history_days - lag)
+        closed_on = None
+        if i >= count - closed:
+            supplied_days = (today - active_from).days
+            closed_on = active_from + dt.timedelta(days=int(seeded.unit(seed, "closed-on", i) * supplied_days))
         tariff = Tariff(
             loss_factor=round(1.03 + 0.05 * seeded.unit(seed, "loss", i), 4),
             network_scale=round(0.85 + 0.3 * seeded.unit(seed, "network-scale", i), 4),
@@ -134,8 +141,8 @@ def build_sites(
                 network=network,
                 region=region,
                 interval_length=interval_length,
-                active_from=today - dt.timedelta(days=history_days - lag),
-                closed_on=None,
+                active_from=active_from,
+                closed_on=closed_on,
                 channels=tuple(channels),
                 tariff=tariff,
                 household=household,

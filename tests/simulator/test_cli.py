@@ -49,10 +49,11 @@ def test_cli_rejects_bad_options(capsys):
 def test_cli_options_map_to_config():
     args = build_parser().parse_args(
         ["--port", "9000", "--seed", "3", "--sites", "4", "--resolution", "5", "--rate-window-seconds", "3",
-         "--speed", "60", "--fault-latency-ms", "20", "--fault-truncate-rate", "0.1", "--rate-lockout"]  # fmt: skip
+         "--speed", "60", "--fault-latency-ms", "20", "--fault-truncate-rate", "0.1", "--rate-lockout",
+         "--closed-sites", "1"]  # fmt: skip
     )
     config = config_from_args(args)
-    assert (config.port, config.seed, config.sites, config.resolution) == (9000, 3, 4, 5)
+    assert (config.port, config.seed, config.sites, config.resolution, config.closed_sites) == (9000, 3, 4, 5, 1)
     assert (config.rate_limit, config.rate_window_seconds, config.rate_lockout) == (50, 3.0, True)
     assert (config.speed, config.fault_latency_ms, config.fault_truncate_rate, config.start) == (60.0, 20.0, 0.1, None)
     assert config.api_key == "sim-key" and config.host == "127.0.0.1"

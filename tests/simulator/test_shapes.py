@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator import Simulation, render
 from simulator.tariff import renewable_descriptor
-from tests.simulator.conftest import NEM, START, UTC, by_channel
+from tests.simulator.conftest import NEM, START, UTC, by_channel, make_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amber"
 INTERVAL_KEYS = {"type", "duration", "spotPerKwh", "perKwh", "date", "nemTime", "startTime", "endTime",
@@ -175,6 +176,14 @@ def test_scripted_spike(sim, client):
     sim.clock.set(start + dt.timedelta(hours=1))
     truth = sim.truth.prices(site_id, start, start + dt.timedelta(minutes=15), channel_type="general")
     assert [t["spotPerKwh"] for t in truth] == [400.0] * 3
+
+
+def test_closed_sites_option():
+    sim = Simulation(make_config(sites=3, closed_sites=1))
+    sites = [render.site(s, sim.today()) for s in sim.sites()]
+    assert [s["status"] for s in sites] == ["active", "active", "closed"]
+    closed = sites[2]
+    assert closed["activeFrom"] <= closed["closedOn"] < START.date().isoformat()
 
 
 def test_close_site_and_add_channel_mid_history(sim, client):
