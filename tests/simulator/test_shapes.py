@@ -75,10 +75,10 @@ def _kind(obj: dict) -> str:
     return obj.get("type") if "type" in obj and "nmi" not in obj else ("Site:closed" if "closedOn" in obj else "Site")
 
 
-@pytest.mark.skipif(not list(FIXTURES.glob("*.json")), reason="no Amber JSON fixtures in tests/fixtures/amber yet")
 def test_contract_key_sets_match_amber_fixtures(sim, client):
     """Every object the simulator emits has the key set of the fixture objects of its type (a documented
     optional `range` may be absent on either side; closedOn only on closed sites)."""
+    assert list(FIXTURES.glob("*.json")), f"the Amber JSON fixtures are missing from {FIXTURES}"
     fixture_keys: dict[str, set[frozenset]] = {}
     for obj in _fixture_objects():
         fixture_keys.setdefault(_kind(obj), set()).add(frozenset(obj))
