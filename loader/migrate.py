@@ -1,0 +1,494 @@
+"""Apply the SQL migrations in sql/ to a TimescaleDB database: in order, once each, forward only.
+
+    migrate(url_or_conn, timezone="Australia/Sydney", reader_password=None) -> names applied
+    migration_status(conn) -> MigrationStatus   (what `amber-home doctor` reports)
+
+Files
+    sql/NNN_purpose.sql, applied in NNN order. Each opens with a comment saying what it does and is
+    idempotent (IF NOT EXISTS, if_not_exists => true, CREATE OR REPLACE), so a half-applied
+    no-transaction file can simply run again. `schema_migrations` records version, name, the SHA-256 of
+    the file as written, and when it was applied. Editing an applied file is an error (its checksum
+    changes): migrations are forward-only, so add a new file instead.
+
+Transactions
+    A file runs in one transaction together with its schema_migrations row, unless a line of its
+    opening comment says `-- migrate: no-transaction` (for statements PostgreSQL refuses inside a
+    transaction, e.g. CREATE INDEX CONCURRENTLY); then each statement commits on its own and the row
+    is written last.
+
+Concurrency
+    Compose starts several services that each migrate at start-up; a session-level advisory lock
+    (MIGRATION_LOCK_KEY) makes them take turns, so the later ones find nothing to do.
+
+Template syntax (expanded before a file runs; the checksum covers the file as written)
+    Each aggregate's SELECT is written once; the TimescaleDB license (`SHOW timescaledb.license`:
+    'timescale' with the TSL library, 'apache' for the Apache-2 build) picks what surrounds it.
+    Placeholders:
+        {{timezone}}        the configured IANA zone as an SQL literal: 'Australia/Sydney'
+        {{hour_offset}}     that zone's standard UTC offset modulo one hour, as an interval literal
+                            (INTERVAL '30 minutes' for Adelaide, '0 minutes' for Sydney)
+        {{aggregate_with}}  timescale: WITH (timescaledb.continuous, timescaledb.materialized_only = false)
+                            apache:    (nothing)
+        {{aggregate_data}}  timescale: WITH NO DATA   apache: WITH DATA
+        {{aggregate_kind}}  timescale: VIEW           apache: MATERIALIZED VIEW   (COMMENT ON, ALTER)
+    Sections, each marker alone on a comment line, not nested:
+        -- @if timescale   (or: -- @if apache)
+        ...lines kept only under that license...
+        -- @else
+        ...lines kept under the other license...
+        -- @end
+    Lines of a dropped section become blank, so line numbers in error messages match the file.
+    An unknown placeholder or an unbalanced section is an error before anything runs.
+
+Statements are split on semicolons outside quotes, comments and dollar-quoted bodies (E'' strings
+with backslash-escaped quotes are not supported), so an error names the statement's line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg
+from psycopg import sql
+
+from loader.aggregates import aggregate_kind_or_none
+from loader.connect import connect
+
+__all__ = [
+    "MIGRATION_LOCK_KEY",
+    "SQL_DIR",
+    "Migration",
+    "MigrationError",
+    "MigrationStatus",
+    "expand",
+    "load_migrations",
+    "migrate",
+    "migration_status",
+    "split_statements",
+]
+
+logger = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+APPLICATION_NAME = "amber-home migrate"
+READER_ROLE = "amber_reader"
+# Any fixed bigint works; this one spells "amberMig" so it is recognisable in pg_locks.
+MIGRATION_LOCK_KEY = int.from_bytes(b"amberMig", "big")
+LICENSES = ("timescale", "apache")
+
+_FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<purpose>[a-z0-9_]+)\.sql$")
+_NO_TRANSACTION_RE = re.compile(r"^--\s*migrate:\s*no-transaction\s*$", re.MULTILINE)
+_PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_DOLLAR_TAG_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_SECTION_RE = re.compile(r"^\s*--\s*@(if|else|end)\b\s*(\S*)\s*$")
+
+
+class MigrationError(RuntimeError):
+    """A migration could not be applied or the migration state is inconsistent; the message is one
+    line saying which file and what to do."""
+
+
+class _Revealable(Protocol):
+    def reveal(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str  # file name without .sql, e.g. "003_prices"
+    path: Path
+    text: str
+    checksum: str  # SHA-256 hex of the file's bytes
+
+    @property
+    def transactional(self) -> bool:
+        return _NO_TRANSACTION_RE.search(_opening_comment(self.text)) is None
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """The migration state of a database, as `amber-home doctor` shows it."""
+
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    changed: tuple[str, ...]  # applied, but the file's checksum differs now
+    unknown: tuple[str, ...]  # applied, but no such file here: the database is newer than this code
+    timescaledb_version: str | None  # extension version in this database, None if not installed
+    license: str | None  # 'timescale' | 'apache'
+    aggregate_kind: str | None  # 'continuous' | 'materialized view' | None (not created yet)
+    timezone: str | None  # zone recorded by the aggregates migration, None before it ran
+    applied_at: Mapping[str, dt.datetime] = field(default_factory=dict)
+
+    def problems(self, *, timezone: str | None = None) -> list[str]:
+        """Human-readable problems, one line each; `timezone` is AMBER_TIMEZONE to compare with."""
+        out: list[str] = []
+        if self.timescaledb_version is None:
+            out.append("the timescaledb extension is not installed in this database: run migrate")
+        if self.changed:
+            out.append(
+                f"applied migration files were edited since: {', '.join(self.changed)}; restore them "
+                "(migrations are forward-only) and put changes in a new file"
+            )
+        if self.pending:
+            out.append(f"{len(self.pending)} migration(s) pending ({', '.join(self.pending)}): run migrate")
+        if self.unknown:
+            out.append(
+                f"the database has migrations this version does not know ({', '.join(self.unknown)}): "
+                "it was migrated by a newer Amber-Home; upgrade this one"
+            )
+        if timezone is not None and self.timezone is not None and timezone != self.timezone:
+            out.append(
+                f"the daily and monthly aggregates use local days in {self.timezone}, but AMBER_TIMEZONE "
+                f"is {timezone}: set AMBER_TIMEZONE={self.timezone}, or rebuild the aggregates"
+            )
+        if self.license == "timescale" and self.aggregate_kind == "materialized view":
+            out.append(
+                "TimescaleDB now has the timescale license but the aggregates were created as plain "
+                "materialized views (Apache build): they refresh fully each time instead of incrementally"
+            )
+        return out
+
+
+# --- the migration files ---------------------------------------------------------------------------
+
+
+def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    """The migration files in `sql_dir`, ordered by version. Other files (README.md) are ignored;
+    a .sql file with a malformed name or a duplicate version is an error."""
+    migrations: list[Migration] = []
+    for path in sorted(Path(sql_dir).glob("*.sql")):
+        match = _FILE_RE.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path.name}: migration files are named NNN_purpose.sql (lowercase)")
+        data = path.read_bytes()
+        migrations.append(
+            Migration(
+                version=int(match["version"]),
+                name=path.stem,
+                path=path,
+                text=data.decode("utf-8"),
+                checksum=hashlib.sha256(data).hexdigest(),
+            )
+        )
+    migrations.sort(key=lambda m: m.version)
+    for before, after in zip(migrations, migrations[1:]):
+        if before.version == after.version:
+            raise MigrationError(f"{before.path.name} and {after.path.name} have the same version number")
+    return migrations
+
+
+def _opening_comment(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("--"):
+            break
+        lines.append(line.strip())
+    return "\n".join(lines)
+
+
+def hour_offset(timezone: str) -> dt.timedelta:
+    """The zone's standard UTC offset modulo one hour: where its local hours start within a UTC hour."""
+    zone = ZoneInfo(timezone)
+    now = dt.datetime.now(zone)
+    standard = now.utcoffset() - (now.dst() or dt.timedelta(0))
+    return dt.timedelta(minutes=(standard.total_seconds() // 60) % 60)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def template_values(license: str, timezone: str) -> dict[str, str]:
+    if license not in LICENSES:
+        raise MigrationError(f"unknown TimescaleDB license {license!r}; expected one of {', '.join(LICENSES)}")
+    continuous = license == "timescale"
+    minutes = int(hour_offset(timezone).total_seconds() // 60)
+    return {
+        "timezone": _literal(timezone),
+        "hour_offset": f"INTERVAL '{minutes} minutes'",
+        "aggregate_with": (
+            "WITH (timescaledb.continuous, timescaledb.materialized_only = false)" if continuous else ""
+        ),
+        "aggregate_data": "WITH NO DATA" if continuous else "WITH DATA",
+        "aggregate_kind": "VIEW" if continuous else "MATERIALIZED VIEW",
+    }
+
+
+def expand(text: str, *, license: str, timezone: str, filename: str = "<sql>") -> str:
+    """The file's SQL for this license and time zone: sections resolved, placeholders filled."""
+    values = template_values(license, timezone)
+    out: list[str] = []
+    keep: bool | None = None  # None: outside a section
+    opened_at = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        marker = _SECTION_RE.match(line)
+        if marker:
+            word, arg = marker.groups()
+            if word == "if":
+                if keep is not None:
+                    raise MigrationError(f"{filename}:{number}: sections cannot be nested (@end the one at line {opened_at})")
+                if arg not in LICENSES:
+                    raise MigrationError(f"{filename}:{number}: @if takes one of {', '.join(LICENSES)}, not {arg!r}")
+                keep, opened_at = arg == license, number
+            elif keep is None:
+                raise MigrationError(f"{filename}:{number}: @{word} without @if")
+            elif word == "else":
+                keep = not keep
+            else:
+                keep = None
+            out.append("")
+            continue
+        out.append(line if keep in (None, True) else "")
+    if keep is not None:
+        raise MigrationError(f"{filename}:{opened_at}: @if without @end")
+
+    def fill(match: re.Match[str]) -> str:
+        try:
+            return values[match[1]]
+        except KeyError:
+            raise MigrationError(
+                f"{filename}: unknown placeholder {{{{{match[1]}}}}}; known: {', '.join(sorted(values))}"
+            ) from None
+
+    return _PLACEHOLDER_RE.sub(fill, "\n".join(out) + "\n")
+
+
+def split_statements(text: str) -> list[tuple[int, str]]:
+    """(line number, statement) for each SQL statement, split on semicolons outside string literals,
+    quoted identifiers, comments and dollar-quoted bodies. Pieces holding only comments are dropped;
+    a statement starts at its first code character, so comments above it are not part of it."""
+    statements: list[tuple[int, str]] = []
+    code_start: int | None = None  # where the current statement's code begins
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        if ch.isspace():
+            i += 1
+            continue
+        if ch == ";":
+            if code_start is not None:
+                statements.append((text.count("\n", 0, code_start) + 1, text[code_start:i].strip()))
+            code_start = None
+            i += 1
+            continue
+        if code_start is None:
+            code_start = i
+        if ch in ("'", '"'):
+            i += 1
+            while i < n:
+                if text[i] == ch:
+                    if text.startswith(ch * 2, i):  # a doubled quote escapes itself
+                        i += 2
+                        continue
+                    break
+                i += 1
+            i += 1
+        elif ch == "$" and (tag := _DOLLAR_TAG_RE.match(text, i)) and not (i and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            end = text.find(tag[0], tag.end())
+            i = n if end < 0 else end + len(tag[0])
+        else:
+            i += 1
+    if code_start is not None:
+        statements.append((text.count("\n", 0, code_start) + 1, text[code_start:].strip()))
+    return statements
+
+
+# --- applying them -----------------------------------------------------------------------------------
+
+
+def migrate(
+    url_or_conn: str | _Revealable | psycopg.Connection,
+    *,
+    timezone: str,
+    reader_password: str | _Revealable | None = None,
+    sql_dir: Path = SQL_DIR,
+) -> list[str]:
+    """Apply the pending migrations; return their names (empty when the database is up to date).
+
+    `timezone` (AMBER_TIMEZONE) defines the local days and months of the aggregates and is recorded in
+    amber_settings; once they exist, a different value only logs a warning (doctor reports it).
+    With a (non-empty) `reader_password`, the role amber_reader gets LOGIN and that password (sent as a SCRAM
+    verifier, so the server never sees or logs the password itself). A connection passed in must be
+    idle (not inside a transaction); it is left open and in its original autocommit mode.
+    """
+    migrations = load_migrations(sql_dir)
+    with _session(url_or_conn) as conn:
+        with _advisory_lock(conn):
+            # Before anything else: the license, which selects the SQL, needs the extension loaded.
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            license = conn.execute("SHOW timescaledb.license").fetchone()[0]
+            applied = _applied_checksums(conn)
+            _check_unchanged(migrations, applied)
+            pending = [m for m in migrations if m.version not in applied]
+            if pending:
+                _check_timezone(conn, timezone)
+            else:
+                _warn_on_timezone_change(conn, timezone)
+            names = []
+            for migration in pending:
+                _apply(conn, migration, license=license, timezone=timezone)
+                names.append(migration.name)
+            if reader_password:  # None or empty: leave the role as it is
+                _set_reader_password(conn, reader_password)
+    return names
+
+
+@contextmanager
+def _session(url_or_conn) -> Iterator[psycopg.Connection]:
+    if isinstance(url_or_conn, psycopg.Connection):
+        conn = url_or_conn
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise MigrationError("migrate needs a connection that is not inside a transaction")
+        autocommit = conn.autocommit
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            conn.autocommit = autocommit
+    else:
+        with connect(url_or_conn, application_name=APPLICATION_NAME, autocommit=True) as conn:
+            yield conn
+
+
+@contextmanager
+def _advisory_lock(conn: psycopg.Connection) -> Iterator[None]:
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()[0]:
+        logger.info("another migrator is running; waiting for it to finish")
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _applied_checksums(conn: psycopg.Connection) -> dict[int, str]:
+    # The table itself comes from 001; before that runs, nothing is applied.
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+        return {}
+    return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+
+
+def _check_unchanged(migrations: list[Migration], applied: Mapping[int, str]) -> None:
+    for m in migrations:
+        if m.version in applied and applied[m.version] != m.checksum:
+            raise MigrationError(
+                f"{m.path.name} was changed after it was applied (checksum {applied[m.version][:12]}… in "
+                f"the database, {m.checksum[:12]}… on disk): migrations are forward-only, restore the file "
+                "and put the change in a new one"
+            )
+
+
+def _check_timezone(conn: psycopg.Connection, timezone: str) -> None:
+    # Both sides must know the name: Python computes {{hour_offset}}, the server buckets the days.
+    # pg_timezone_names has full names only, so abbreviations like AEST (no DST) are refused too.
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MigrationError(f"unknown time zone {timezone!r}: use an IANA name such as Australia/Sydney") from None
+    known = conn.execute("SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = %s)", (timezone,)).fetchone()[0]
+    if not known:
+        raise MigrationError(f"the database server does not know the time zone {timezone!r}")
+
+
+def _warn_on_timezone_change(conn: psycopg.Connection, timezone: str) -> None:
+    recorded = _recorded_timezone(conn)
+    if recorded is not None and recorded != timezone:
+        logger.warning(
+            "the aggregates use local days in %s but AMBER_TIMEZONE is %s; days stay in %s", recorded, timezone, recorded
+        )
+
+
+def _apply(conn: psycopg.Connection, migration: Migration, *, license: str, timezone: str) -> None:
+    filename = migration.path.name
+    statements = split_statements(expand(migration.text, license=license, timezone=timezone, filename=filename))
+    record = (
+        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+        (migration.version, migration.name, migration.checksum),
+    )
+    logger.info("applying %s (%s)", filename, "one transaction" if migration.transactional else "no transaction")
+    if migration.transactional:
+        with conn.transaction():
+            _run(conn, filename, statements)
+            conn.execute(*record)
+    else:
+        _run(conn, filename, statements)
+        conn.execute(*record)
+
+
+def _run(conn: psycopg.Connection, filename: str, statements: list[tuple[int, str]]) -> None:
+    for line, statement in statements:
+        try:
+            conn.execute(statement, prepare=False)
+        except psycopg.Error as exc:
+            first = statement.splitlines()[0]
+            message = (exc.diag.message_primary or str(exc)).strip()
+            raise MigrationError(f"{filename}:{line}: {message} (in: {first})") from exc
+
+
+def _set_reader_password(conn: psycopg.Connection, password: str | _Revealable) -> None:
+    secret = password if isinstance(password, str) else password.reveal()
+    # libpq hashes locally: only the verifier travels, so log_statement cannot capture the password.
+    verifier = conn.pgconn.encrypt_password(secret.encode(), READER_ROLE.encode(), b"scram-sha-256").decode()
+    try:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(READER_ROLE), sql.Literal(verifier))
+        )
+    except psycopg.Error as exc:
+        # Not chained: keep the statement (with the verifier) out of tracebacks.
+        raise MigrationError(f"could not set the {READER_ROLE} password: {exc.diag.message_primary}") from None
+    logger.info("set LOGIN and a password on role %s", READER_ROLE)
+
+
+# --- status -----------------------------------------------------------------------------------------
+
+
+def _recorded_timezone(conn: psycopg.Connection) -> str | None:
+    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
+    return row[0] if row else None
+
+
+def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> MigrationStatus:
+    """Read-only summary of the database's migration state (works on a database never migrated)."""
+    migrations = load_migrations(sql_dir)
+    by_version = {m.version: m for m in migrations}
+    rows: list[tuple[int, str, str, dt.datetime]] = []
+    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is not None:
+        rows = conn.execute(
+            "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
+        ).fetchall()
+    applied_versions = {row[0] for row in rows}
+    version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0] or None
+    return MigrationStatus(
+        applied=tuple(row[1] for row in rows),
+        pending=tuple(m.name for m in migrations if m.version not in applied_versions),
+        changed=tuple(
+            row[1] for row in rows if row[0] in by_version and by_version[row[0]].checksum != row[2]
+        ),
+        unknown=tuple(row[1] for row in rows if row[0] not in by_version),
+        timescaledb_version=version[0] if version else None,
+        license=license,
+        aggregate_kind=aggregate_kind_or_none(conn),
+        timezone=_recorded_timezone(conn),
+        applied_at={row[1]: row[3] for row in rows},
+    )
