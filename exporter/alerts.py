@@ -1,0 +1,423 @@
+"""Alertmanager -> Apprise relay: turns Alertmanager's webhook into phone notifications.
+
+    relay = AlertRelay(AppriseNotifier(urls), token=None, tz=ZoneInfo("Australia/Sydney"))
+    status, body = relay.handle(request_body, request_headers)   # framework-free core
+    relay.wsgi                                                    # WSGI app; the caller routes /alerts
+    serve(relay, host, port)                                      # standalone http.server
+    python -m exporter.alerts                                     # entry point, configured from env
+
+HTTP contract: path /alerts, served by the exporter on its port (9847, exporter/server.py mounts
+`relay.wsgi`; prometheus/alertmanager.yml posts to http://exporter:9847/alerts) or standalone on 9848.
+POST an Alertmanager webhook payload (JSON, version 4):
+    200  every alert was sent (one notification per firing or resolved alert)
+    400  the body is not a webhook payload; a one-line reason follows
+    401  ALERT_WEBHOOK_TOKEN is set and the `Authorization: Bearer …` header is missing or wrong
+    502  a notification service refused or failed: Alertmanager retries the whole group
+    503  no notification service is configured
+Formatting lives in exporter/alert_format.py (pure). Notification URLs carry tokens: logs and
+responses name only their scheme ("ntfy") and a count, and Apprise's own log lines are scrubbed.
+
+Environment (`RelaySettings.from_env`): APPRISE_URLS (or APPRISE_URLS_FILE) and/or APPRISE_CONFIG,
+ALERT_WEBHOOK_TOKEN (or ALERT_WEBHOOK_TOKEN_FILE), AMBER_TIMEZONE, ALERT_RELAY_HOST, ALERT_RELAY_PORT,
+LOG_LEVEL. Table: prometheus/ALERTS.md.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import apprise
+
+from amber.config import ConfigError
+from amber.secret import Secret, redact_url
+from exporter.alert_format import Notification, PayloadError, format_alert, parse_payload
+
+__all__ = [
+    "ALERTS_PATH",
+    "AlertRelay",
+    "AppriseNotifier",
+    "DeliveryError",
+    "NoServicesError",
+    "Notifier",
+    "RelaySettings",
+    "main",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+ALERTS_PATH = "/alerts"
+DEFAULT_PORT = 9848
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a webhook with hundreds of alerts is still far below this
+
+
+class DeliveryError(Exception):
+    """A notification was not delivered; the message names no URL."""
+
+
+class NoServicesError(DeliveryError):
+    """No notification service is configured."""
+
+
+class Notifier(Protocol):
+    def send(self, notification: Notification) -> None:
+        """Deliver one notification or raise DeliveryError."""
+
+
+# --- Apprise -------------------------------------------------------------------------------------
+
+
+def service_scheme(url: str) -> str:
+    """The part of a notification URL that is safe to log: its scheme, e.g. "ntfy"."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,31}", scheme) else "unknown"
+
+
+def _secret_fragments(url: str) -> set[str]:
+    """Pieces of a notification URL that may be tokens: user info, undotted hosts (tgram://BOT:TOKEN/…),
+    path segments and query values, raw and percent-decoded. Dotted host names like ntfy.sh stay."""
+    rest = url.partition("://")[2].partition("#")[0]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hostport = netloc.rpartition("@")
+    found = {p for part in userinfo.split(":") if part for p in (part, unquote(part))}  # always secret
+    pieces = [p for p in hostport.split(":") if "." not in p]
+    pieces += path.split("/") + [item.partition("=")[2] for item in query.split("&")]
+    # Shorter pieces are words like "hook" or port numbers, not worth masking.
+    found |= {v for piece in pieces for v in (piece, unquote(piece)) if len(v) >= 6}
+    return found
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+class _ScrubNotificationUrls(logging.Filter):
+    """Installed on the "apprise" logger: Apprise logs service URLs (ntfy logs the topic URL at INFO,
+    most plugins log request URLs and payloads at DEBUG). Drops DEBUG and TRACE lines, masks URLs
+    with redact_url and any known token fragment with ***."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fragments: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO:
+            return False
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record must not break the notification that logged it
+            message = str(record.msg)
+        clean = _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), message)
+        for fragment in sorted(self.fragments, key=len, reverse=True):
+            clean = clean.replace(fragment, "***")
+        if record.exc_info or record.exc_text:
+            record.exc_info, record.exc_text = None, None
+            clean += " (traceback hidden: it may hold a notification URL)"
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_scrubber = _ScrubNotificationUrls()
+
+
+def _guard_apprise_logs(urls: Iterable[str]) -> None:
+    for url in urls:
+        _scrubber.fragments |= _secret_fragments(url)
+    apprise_logger = logging.getLogger("apprise")
+    if _scrubber not in apprise_logger.filters:
+        apprise_logger.addFilter(_scrubber)
+    # urllib3 (under requests) logs each request's path at DEBUG; webhook paths hold tokens.
+    urllib3_logger = logging.getLogger("urllib3")
+    if urllib3_logger.level < logging.INFO:
+        urllib3_logger.setLevel(logging.INFO)
+
+
+class AppriseNotifier:
+    """Sends notifications to every service in `urls` and in the Apprise config file `config_path`.
+    Raises ConfigError (naming a URL by position and scheme only) when Apprise rejects one."""
+
+    def __init__(self, urls: Sequence[str | Secret] = (), config_path: str | os.PathLike[str] | None = None):
+        plain = [u.reveal() if isinstance(u, Secret) else u for u in urls]
+        _guard_apprise_logs(plain)
+        self._apprise = apprise.Apprise()
+        self.schemes = sorted(service_scheme(u) for u in plain)
+        rejected = [i for i, url in enumerate(plain, 1) if not self._apprise.add(url)]
+        if rejected:
+            bad = ", ".join(f"#{i} ({service_scheme(plain[i - 1])})" for i in rejected)
+            raise ConfigError(
+                [f"APPRISE_URLS: Apprise rejected URL {bad}; check it against the Apprise docs"]
+            )
+        self.count = len(plain)
+        if config_path is not None:
+            config = apprise.AppriseConfig()
+            if not config.add(str(config_path)):
+                raise ConfigError([f"APPRISE_CONFIG={str(config_path)!r}: Apprise cannot load it"])
+            self._apprise.add(config)
+            self.schemes.append("config")
+            # Counting loads the file now, so a broken one fails at start rather than at the first spike.
+            self.count = len(self._apprise)
+
+    def describe(self) -> str:
+        kinds = ", ".join(dict.fromkeys(self.schemes)) or "none"
+        noun = "service" if self.count == 1 else "services"
+        return f"{self.count} notification {noun} ({kinds})"
+
+    def send(self, notification: Notification) -> None:
+        if self.count == 0:
+            raise NoServicesError("no notification service configured; set APPRISE_URLS or APPRISE_CONFIG")
+        try:
+            ok = self._apprise.notify(
+                title=notification.title, body=notification.body, notify_type=notification.notify_type
+            )
+        except Exception as exc:  # a plugin bug must become a retry, not a crash
+            # Only the type: the message may quote a URL. `from None` keeps it out of tracebacks.
+            raise DeliveryError(f"Apprise raised {type(exc).__name__} sending to {self.describe()}") from None
+        if not ok:
+            raise DeliveryError(f"{self.describe()}: at least one did not accept the notification")
+
+
+# --- the relay -----------------------------------------------------------------------------------
+
+
+class AlertRelay:
+    """Checks the token, parses the payload, formats and sends one notification per alert."""
+
+    def __init__(self, notifier: Notifier, token: str | Secret | None = None, tz: tzinfo | None = None):
+        self._notifier = notifier
+        secret = token.reveal() if isinstance(token, Secret) else token
+        self._token = secret.encode() if secret else None
+        self._tz = tz or ZoneInfo("Australia/Sydney")
+
+    def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """Answer one POST: (HTTP status, plain-text body). `headers` keys may be any case."""
+        if self._token is not None and not self._authorized(headers):
+            logger.warning("rejected an alert webhook: missing or wrong bearer token")
+            return 401, b"missing or wrong bearer token\n"
+        try:
+            alerts = parse_payload(body)
+        except PayloadError as exc:
+            logger.warning("rejected an alert webhook: %s", exc)
+            return 400, f"{exc}\n".encode()
+        failed = 0
+        for alert in alerts:
+            try:
+                self._notifier.send(format_alert(alert, self._tz))
+            except NoServicesError as exc:
+                logger.error("cannot relay alerts: %s", exc)
+                return 503, f"{exc}\n".encode()
+            except DeliveryError as exc:
+                failed += 1
+                logger.warning("could not deliver %s (%s): %s", alert.name or "alert", alert.status, exc)
+        names = ", ".join(sorted({f"{a.name} {a.status}" for a in alerts})) or "no alerts"
+        if failed:
+            logger.error(
+                "%d of %d notifications failed (%s); Alertmanager will retry", failed, len(alerts), names
+            )
+            return 502, f"{failed} of {len(alerts)} notifications failed; retry later\n".encode()
+        logger.info("relayed %d notification(s): %s", len(alerts), names)
+        return 200, f"sent {len(alerts)} notification(s)\n".encode()
+
+    def _authorized(self, headers: Mapping[str, str]) -> bool:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, credentials = value.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(credentials.strip().encode(), self._token or b"")
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """WSGI app for mounting inside another server; it answers every path, so route /alerts to it."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, body = 405, b"POST an Alertmanager webhook payload\n"
+        else:
+            length = _body_length(environ.get("CONTENT_LENGTH"))
+            if isinstance(length, tuple):
+                status, body = length
+            else:
+                headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
+                status, body = self.handle(environ["wsgi.input"].read(length), headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", _text_headers(body))
+        return [body]
+
+
+def _body_length(raw: str | None) -> int | tuple[int, bytes]:
+    """The request's Content-Length, or the (status, body) that refuses it."""
+    if not raw:
+        return 411, b"send a Content-Length header\n"
+    if not (raw.isascii() and raw.isdigit()):
+        return 400, b"Content-Length is not a number\n"
+    if int(raw) > MAX_BODY_BYTES:
+        return 413, f"the body is larger than {MAX_BODY_BYTES} bytes\n".encode()
+    return int(raw)
+
+
+def _text_headers(body: bytes) -> list[tuple[str, str]]:
+    return [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+
+
+# --- standalone server ---------------------------------------------------------------------------
+
+
+def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
+    """An http.server answering POST /alerts (and GET /-/healthy); call serve_forever() on it.
+    Port 0 picks a free port: read it from server.server_address."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if self.path.split("?", 1)[0].rstrip("/") != ALERTS_PATH:
+                return self._answer(404, f"POST alerts to {ALERTS_PATH}\n".encode())
+            length = _body_length(self.headers.get("Content-Length"))
+            if isinstance(length, tuple):
+                return self._answer(*length)
+            self._answer(*relay.handle(self.rfile.read(length), dict(self.headers.items())))
+
+        def do_GET(self) -> None:
+            if self.path == "/-/healthy":
+                return self._answer(200, b"ok\n")
+            self._answer(405 if self.path.rstrip("/") == ALERTS_PATH else 404, b"POST alerts to /alerts\n")
+
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            for name, value in _text_headers(body):
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+            logger.debug("%s " + format, self.address_string(), *args)
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+# --- configuration and entry point ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    urls: tuple[Secret, ...]
+    config_path: Path | None
+    token: Secret | None
+    timezone: ZoneInfo
+    host: str
+    port: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RelaySettings:
+        """Pure apart from reading *_FILE secrets; raises ConfigError listing every problem."""
+        problems: list[str] = []
+        urls_text = _secret_value(environ, "APPRISE_URLS", problems) or ""
+        urls = tuple(Secret(u) for u in split_urls(urls_text))
+        config_raw = environ.get("APPRISE_CONFIG", "").strip()
+        config_path = Path(config_raw) if config_raw else None
+        if config_path is not None and not config_path.is_file():
+            problems.append(f"APPRISE_CONFIG={config_raw!r}: no such file; mount the Apprise config there")
+        if not urls and config_path is None:
+            problems.append(
+                "APPRISE_URLS and APPRISE_CONFIG are both unset; set one so alerts reach your phone"
+                " (e.g. APPRISE_URLS=ntfy://ntfy.sh/your-secret-topic)"
+            )
+        token_text = _secret_value(environ, "ALERT_WEBHOOK_TOKEN", problems)
+        tz_name = environ.get("AMBER_TIMEZONE", "").strip() or "Australia/Sydney"
+        try:
+            timezone = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            problems.append(
+                f"AMBER_TIMEZONE={tz_name!r}: not an IANA time zone name; use one like Australia/Sydney"
+            )
+            timezone = ZoneInfo("UTC")
+        port_raw = environ.get("ALERT_RELAY_PORT", "").strip() or str(DEFAULT_PORT)
+        if not (port_raw.isascii() and port_raw.isdigit() and 1 <= int(port_raw) <= 65535):
+            problems.append(f"ALERT_RELAY_PORT={port_raw!r}: must be a TCP port number from 1 to 65535")
+            port_raw = str(DEFAULT_PORT)
+        log_level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            problems.append(f"LOG_LEVEL={log_level!r}: must be one of DEBUG, INFO, WARNING, ERROR")
+        if problems:
+            raise ConfigError(problems)
+        return cls(
+            urls=urls,
+            config_path=config_path,
+            token=Secret(token_text) if token_text else None,
+            timezone=timezone,
+            host=environ.get("ALERT_RELAY_HOST", "").strip() or "0.0.0.0",
+            port=int(port_raw),
+            log_level=log_level,
+        )
+
+
+def split_urls(text: str) -> list[str]:
+    """APPRISE_URLS: URLs separated by commas and/or whitespace. A comma inside a URL (mailto's
+    ?to=a@x,b@y) stays: only a separator followed by a new "scheme://" splits."""
+    parts = re.split(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.-]*://)", text.strip())
+    return [p.strip(" \t\r\n,") for p in parts if p.strip(" \t\r\n,")]
+
+
+def _secret_value(environ: Mapping[str, str], name: str, problems: list[str]) -> str | None:
+    """NAME, or the content of the file named by NAME_FILE (Docker secrets); never echoes the value."""
+    value = environ.get(name, "").strip()
+    path = environ.get(f"{name}_FILE", "").strip()
+    if not path:
+        return value or None
+    if value:
+        problems.append(f"{name} and {name}_FILE are both set; set only one of them")
+        return None
+    try:
+        content = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        problems.append(f"{name}_FILE={path!r}: cannot read the file as UTF-8 text; check the mounted secret")
+        return None
+    if not content:
+        problems.append(f"{name}_FILE={path!r}: the file is empty; put the secret in it")
+    return content or None
+
+
+def main(environ: Mapping[str, str] = os.environ) -> None:
+    try:
+        settings = RelaySettings.from_env(environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        notifier = AppriseNotifier(settings.urls, settings.config_path)
+    except ConfigError as exc:  # names the entry's number and scheme, never the URL
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    relay = AlertRelay(notifier, settings.token, settings.timezone)
+    server = serve(relay, settings.host, settings.port)
+    logger.info(
+        "alert relay on %s:%d%s -> %s; bearer token %s; times in %s",
+        settings.host,
+        server.server_address[1],
+        ALERTS_PATH,
+        notifier.describe(),
+        "required" if settings.token else "not required",
+        settings.timezone.key,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    # Run the imported module, not this __main__ copy: log lines then say "exporter.alerts".
+    from exporter.alerts import main as _main
+
+    _main()
