@@ -1,0 +1,194 @@
+"""The exporter's cache: an immutable `Snapshot` of what the poll loop last learned, swapped atomically.
+
+The poll loop (exporter/poller.py) is the only writer; scrapes, the landing page and /healthz only read.
+A reader calls `store.get()` once and works on that object, so it never sees half an update and never
+waits for the poll loop. Values keep the API's units (c/kWh, percent, cents); the collector converts.
+
+The builders here are pure (API models in, snapshot parts out): `channel_views` picks each channel's
+current interval and derives the forecast headline at poll time, so a scrape only formats numbers.
+`state_for_site` maps a site to its NEM state for the renewables endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, FORECAST_INTERVAL, PriceInterval, Renewable, Site
+
+# Forecast headline horizons, measured from the end of the current interval.
+HORIZONS: tuple[tuple[str, int], ...] = (("1h", 3600), ("4h", 4 * 3600), ("12h", 12 * 3600))
+NEXT_SPIKE_STATUSES = ("potential", "spike")
+DEFAULT_RESOLUTION = 30  # minutes; the API's own default when a site does not say
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+# --- site -> state ---------------------------------------------------------------------------------
+
+# Distribution network (Amber's `network`, normalised: lower case, letters and digits only) -> NEM state.
+# The ACT (Evoenergy) lies in the NSW region. Tasmania has a state but Amber publishes no renewables for it.
+NETWORK_STATES: Mapping[str, str] = MappingProxyType({
+    "ausgrid": "nsw", "endeavour": "nsw", "endeavourenergy": "nsw", "essential": "nsw",
+    "essentialenergy": "nsw", "evoenergy": "nsw", "actewagl": "nsw",
+    "energex": "qld", "ergon": "qld", "ergonenergy": "qld",
+    "jemena": "vic", "citipower": "vic", "powercor": "vic", "ausnet": "vic", "ausnetservices": "vic",
+    "unitedenergy": "vic",
+    "sapowernetworks": "sa", "sapn": "sa",
+    "tasnetworks": "tas",
+})  # fmt: skip
+# Fallback: the first character of the NMI (AEMO allocates NMI ranges per jurisdiction).
+NMI_PREFIX_STATES: Mapping[str, str] = MappingProxyType({
+    "4": "nsw", "N": "nsw", "7": "nsw",  # 7xxx: ACT
+    "6": "vic", "V": "vic",
+    "3": "qld", "Q": "qld",
+    "2": "sa", "S": "sa",
+    "8": "tas", "T": "tas",
+})  # fmt: skip
+
+
+def state_for_site(network: str | None, nmi: str | None) -> str | None:
+    """NEM state (nsw, vic, qld, sa, tas) of a site from its network, else its NMI; None if unknown."""
+    key = re.sub(r"[^a-z0-9]", "", (network or "").lower())
+    if key in NETWORK_STATES:
+        return NETWORK_STATES[key]
+    first_word = re.sub(r"[^a-z0-9]", "", (network or "").lower().split(" ")[0]) if network else ""
+    if first_word in NETWORK_STATES:
+        return NETWORK_STATES[first_word]
+    return NMI_PREFIX_STATES.get((nmi or "")[:1].upper())
+
+
+# --- snapshot parts --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEntry:
+    """A site as /sites last described it, with what the poll loop derived from it."""
+
+    site: Site
+    state: str | None  # NEM state, None when neither network nor NMI says
+    resolution: int  # minutes: the site's interval length, or the API default
+    polled: bool  # False for sites left out (closed, or not in AMBER_SITE_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """One channel's current interval and the headline of its forecast (c/kWh, Unix seconds)."""
+
+    channel: str
+    current: PriceInterval
+    previous: PriceInterval | None  # the last ActualInterval, if the API sent one
+    forecast_max: tuple[tuple[str, float], ...]  # (horizon, c/kWh), only horizons with forecasts
+    forecast_mean: tuple[tuple[str, float], ...]
+    next_spike: tuple[tuple[str, float], ...]  # (spike status, interval start), only those forecast
+
+
+@dataclass(frozen=True, slots=True)
+class SitePrices:
+    channels: tuple[ChannelView, ...]
+    fetched_at: float  # Unix seconds of the successful poll
+
+
+@dataclass(frozen=True, slots=True)
+class GridRenewables:
+    state: str
+    current: Renewable
+    fetched_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseFacts:
+    """What the loader has stored, read by exporter/db_metrics.py. Timestamps in Unix seconds; cents."""
+
+    newest_actual_price_end: Mapping[str, float]
+    newest_usage_end: Mapping[str, float]
+    cost_yesterday_cents: Mapping[str, float]
+    cost_month_to_date_cents: Mapping[str, float]
+    fetched_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    sites: tuple[SiteEntry, ...] = ()
+    prices: Mapping[str, SitePrices] = field(default_factory=lambda: _EMPTY)  # site id -> last successful poll
+    renewables: Mapping[str, GridRenewables] = field(default_factory=lambda: _EMPTY)  # state -> last successful poll
+    database: DatabaseFacts | None = None
+    up: bool = False  # the last price poll succeeded for every polled site
+    last_poll: float | None = None  # Unix seconds of the last attempt
+    last_success: float | None = None  # Unix seconds of the last fully successful price poll
+    last_error: str | None = None  # one line, no secrets (AmberError messages are redacted)
+    consecutive_failures: int = 0
+
+
+def frozen_map(items: Mapping | Iterable[tuple]) -> Mapping:
+    return MappingProxyType(dict(items))
+
+
+# --- pure builders ---------------------------------------------------------------------------------
+
+
+def price_for_forecast(interval: PriceInterval) -> float:
+    """The price a forecast headline uses: Amber's advanced predicted price when given, else perKwh."""
+    return interval.advanced_price.predicted if interval.advanced_price is not None else interval.per_kwh
+
+
+def aligned_start(interval: PriceInterval) -> float:
+    """Interval start on the boundary (Amber's startTime is the previous end + 1 s)."""
+    return interval.end_time.timestamp() - interval.duration * 60
+
+
+def channel_views(intervals: Iterable[PriceInterval]) -> tuple[ChannelView, ...]:
+    """Group one /prices/current answer by channel; channels without a CurrentInterval are left out."""
+    by_channel: dict[str, list[PriceInterval]] = {}
+    for interval in intervals:
+        by_channel.setdefault(interval.channel_type, []).append(interval)
+    views = []
+    for channel in sorted(by_channel):
+        items = sorted(by_channel[channel], key=lambda i: i.end_time)
+        current = next((i for i in items if i.interval_type == CURRENT_INTERVAL), None)
+        if current is None:
+            continue
+        actuals = [i for i in items if i.interval_type == ACTUAL_INTERVAL and i.end_time <= current.end_time]
+        forecasts = [i for i in items if i.interval_type == FORECAST_INTERVAL and i.end_time > current.end_time]
+        anchor = current.end_time.timestamp()
+        maxima, means = [], []
+        for name, seconds in HORIZONS:
+            prices = [price_for_forecast(i) for i in forecasts if i.end_time.timestamp() <= anchor + seconds]
+            if prices:
+                maxima.append((name, max(prices)))
+                means.append((name, sum(prices) / len(prices)))
+        spikes = []
+        for status in NEXT_SPIKE_STATUSES:
+            first = next((i for i in forecasts if i.spike_status == status), None)
+            if first is not None:
+                spikes.append((status, aligned_start(first)))
+        views.append(
+            ChannelView(channel, current, actuals[-1] if actuals else None, tuple(maxima), tuple(means), tuple(spikes))
+        )
+    return tuple(views)
+
+
+def current_renewable(items: Iterable[Renewable]) -> Renewable | None:
+    return next((r for r in items if r.interval_type == "CurrentRenewable"), None)
+
+
+# --- the store -------------------------------------------------------------------------------------
+
+
+class SnapshotStore:
+    """Holds the current Snapshot. `get()` never blocks; `update()` serialises writers."""
+
+    def __init__(self, initial: Snapshot | None = None) -> None:
+        self._snapshot = initial if initial is not None else Snapshot()
+        self._lock = threading.Lock()
+
+    def get(self) -> Snapshot:
+        return self._snapshot  # one reference read: atomic
+
+    def update(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
+        with self._lock:
+            self._snapshot = change(self._snapshot)
+            return self._snapshot
