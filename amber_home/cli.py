@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("amber_home.commands.migrate", "apply the database migrations in sql/ (idempotent)"),
     "simulate": ("amber_home.commands.simulate", "run the Amber API simulator on loopback (no API key needed)"),
     "doctor": ("amber_home.doctor", "check the API key, database, TimescaleDB and migrations"),
+    "export": ("amber_home.commands.export", "run the Prometheus exporter and alert relay"),
 }
 
 

@@ -1,0 +1,163 @@
+"""Entry point of the exporter: `amber-home export` or `python -m exporter`.
+
+Wires the pieces together and runs until SIGTERM/SIGINT:
+    AmberClient -> Poller (thread) -> SnapshotStore -> AmberCollector -> registry -> ExporterServer
+
+Configuration comes from the environment (docs/configuration.md): AMBER_API_KEY, AMBER_API_BASE_URL,
+AMBER_SITE_ID, AMBER_TIMEZONE, EXPORTER_HOST, EXPORTER_PORT, EXPORTER_STALE_SECONDS,
+EXPORTER_REQUEST_SHARE, ALERT_PRICE_ABOVE, ALERT_FEED_IN_ABOVE, LOG_LEVEL, and optionally:
+- DATABASE_URL (or DATABASE_URL_FILE): only when set in the environment are the loader's freshness and
+  cost metrics read; the Settings default (a local database) is not enough, so a price-only setup
+  does not log connection errors every minute.
+- APPRISE_URLS / APPRISE_CONFIG (exporter/alerts.py's settings): mount the alert relay at POST /alerts.
+
+Demo mode: without AMBER_API_KEY the exporter runs only when AMBER_API_BASE_URL points somewhere other
+than Amber (the simulator, `amber-home simulate`), using the simulator's demo key "sim-key".
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+
+from amber.client import DEFAULT_BASE_URL, AmberClient
+from amber.config import ConfigError, Settings
+from amber.errors import KEY_HELP_URL
+from amber.secret import redact_url
+from amber_home.logs import configure_logging
+
+logger = logging.getLogger("exporter")
+
+DEMO_API_KEY = "sim-key"  # the simulator's default Bearer token (simulator/config.py)
+REQUEST_TIMEOUT = 15.0  # seconds; a poll must finish well inside its 5-minute interval
+
+
+def _is_set(environ: Mapping[str, str], name: str) -> bool:
+    return bool(environ.get(name, "").strip() or environ.get(f"{name}_FILE", "").strip())
+
+
+def api_key_or_error(settings: Settings) -> tuple[str | None, str | None]:
+    """(key, None), or (None, one-line error) when no key may be used."""
+    if settings.api_key is not None:
+        return settings.api_key.reveal(), None
+    if settings.api_base_url.rstrip("/") != DEFAULT_BASE_URL:
+        return DEMO_API_KEY, None
+    return None, (
+        f"error: AMBER_API_KEY is not set. Create a key at {KEY_HELP_URL} and set AMBER_API_KEY "
+        "(or AMBER_API_KEY_FILE), or for a demo point AMBER_API_BASE_URL at the simulator (amber-home simulate)."
+    )
+
+
+def build_client(api_key: str, base_url: str) -> AmberClient:
+    # No 429 waits and no retries inside the client: the poll loop skips and retries on its own schedule,
+    # so it never sleeps inside a request and its request count stays what poller.py documents.
+    return AmberClient(api_key, base_url, timeout=REQUEST_TIMEOUT, max_retries=0, max_rate_limit_waits=0)
+
+
+def build_relay(environ: Mapping[str, str]):
+    """The relay's WSGI app when APPRISE_URLS/APPRISE_CONFIG is set, else None. Raises ConfigError."""
+    if not (_is_set(environ, "APPRISE_URLS") or environ.get("APPRISE_CONFIG", "").strip()):
+        return None
+    from exporter.alerts import AlertRelay, AppriseNotifier, RelaySettings
+
+    relay_settings = RelaySettings.from_env(environ)
+    notifier = AppriseNotifier(relay_settings.urls, relay_settings.config_path)
+    return AlertRelay(notifier, relay_settings.token, relay_settings.timezone).wsgi
+
+
+def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> int:
+    argparse.ArgumentParser(
+        prog="amber-home export",
+        description="Run the Prometheus exporter (/metrics) and the alert relay (POST /alerts). "
+        "Configuration comes from the environment; see docs/configuration.md.",
+    ).parse_args(list(argv))
+    try:
+        settings = Settings.from_env(environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    api_key, problem = api_key_or_error(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        alerts = build_relay(environ)
+    except (ConfigError, ValueError) as exc:
+        print(exc if isinstance(exc, ConfigError) else f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+    from exporter.collector import AmberCollector
+    from exporter.poller import Poller
+    from exporter.server import ExporterApp, ExporterServer
+    from exporter.snapshot import SnapshotStore
+
+    database = None
+    if _is_set(environ, "DATABASE_URL"):
+        from exporter.db_metrics import DatabaseMetricsReader
+
+        database = DatabaseMetricsReader(settings.database_url, settings.timezone)
+
+    client = build_client(api_key, settings.api_base_url)
+    store = SnapshotStore()
+    registry = CollectorRegistry()
+    registry.register(AmberCollector(
+        store,
+        price_threshold=settings.alert_price_above,
+        feed_in_threshold=settings.alert_feed_in_above,
+        stale_after=settings.exporter_stale_seconds,
+        api_stats=client.stats,
+        budget=client.budget,
+    ))  # fmt: skip
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    poller = Poller(
+        client, store, site_ids=settings.site_ids, request_share=settings.exporter_request_share, database=database
+    )
+    try:
+        server = ExporterServer(ExporterApp(registry, store, alerts=alerts), settings.exporter_host, settings.exporter_port)
+    except OSError as exc:
+        print(f"error: cannot listen on {settings.exporter_host}:{settings.exporter_port}: {exc.strerror}", file=sys.stderr)
+        client.close()
+        return 1
+
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
+
+    logger.info(
+        "exporter on http://%s:%d/metrics; Amber API %s%s; database metrics %s; alert relay %s",
+        settings.exporter_host, server.port, redact_url(settings.api_base_url),
+        "" if settings.api_key else f" (demo key {DEMO_API_KEY!r}: no AMBER_API_KEY)",
+        "on" if database else "off (DATABASE_URL unset)",
+        "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",
+    )  # fmt: skip
+    server.start()
+    thread = threading.Thread(target=poller.run_forever, args=(stop,), name="exporter-poll", daemon=True)
+    thread.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        server.stop()
+        thread.join(timeout=REQUEST_TIMEOUT + 5)  # an in-flight request finishes or times out
+        client.close()
+    logger.info("exporter stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], os.environ))
