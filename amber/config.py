@@ -147,6 +147,15 @@ def _request_share(raw: str) -> int:
     return int(raw)
 
 
+def _days(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not (raw.isascii() and raw.isdigit() and low <= int(raw) <= high):
+            raise ValueError(f"must be a whole number of days from {low} to {high}")
+        return int(raw)
+
+    return parse
+
+
 def _cents_per_kwh(raw: str) -> float:
     try:
         value = float(raw)
@@ -214,6 +223,14 @@ _VARS: tuple[_Var, ...] = (
     _Var("ALERT_FEED_IN_ABOVE", "alert_feed_in_above", _cents_per_kwh,
          "Feed-in curtail threshold in c/kWh (Amber's sign: above 0 exporting costs money).",
          default="0"),
+    _Var("USAGE_REFETCH_DAYS", "usage_refetch_days", _days(1, 31),
+         "The collector re-fetches this many past days of usage about hourly, so late meter data"
+         " arrives and estimated intervals become billable.",
+         default="3"),
+    _Var("GAP_HEAL_DAYS", "gap_heal_days", _days(1, 90),
+         "The collector checks this many past days for missing or unsettled price and usage intervals"
+         " at start and hourly, and fetches them again.",
+         default="7"),
 )
 # fmt: on
 
@@ -237,6 +254,8 @@ class Settings:
     exporter_request_share: int
     alert_price_above: float  # c/kWh, as typed in .env; the exporter converts to $/kWh
     alert_feed_in_above: float  # c/kWh
+    usage_refetch_days: int
+    gap_heal_days: int
 
     @property
     def has_api_key(self) -> bool:
