@@ -355,6 +355,23 @@ def settings_table_markdown() -> str:
     )
 
 
+# Files that carry the generated table between BEGIN/END markers (tests/amber/test_config.py checks them).
+DOCUMENTED_IN = ("docs/configuration.md", "README.md")
+
+
+def write_settings_tables(repo: Path) -> None:
+    """Replace the generated table in every file of DOCUMENTED_IN."""
+    pattern = re.compile(r"(<!-- BEGIN generated[^\n]*-->\n).*?(<!-- END generated -->)", re.DOTALL)
+    for name in DOCUMENTED_IN:
+        path = repo / name
+        text = path.read_text(encoding="utf-8")
+        table = settings_table_markdown()
+        path.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), text), encoding="utf-8")
+
+
 if __name__ == "__main__":
-    # Regenerate the docs table: uv run python -m amber.config
-    print(settings_table_markdown(), end="")
+    # Regenerate the docs tables: uv run python -m amber.config --write (without --write: print the table)
+    if sys.argv[1:] == ["--write"]:
+        write_settings_tables(Path(__file__).resolve().parents[1])
+    else:
+        print(settings_table_markdown(), end="")

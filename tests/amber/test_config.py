@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from amber.config import (
+    DOCUMENTED_IN,
     ConfigError,
     Settings,
     load_settings_or_exit,
@@ -334,12 +335,13 @@ def test_redact_url(url: str, expected: str) -> None:
 # --- docs ----------------------------------------------------------------------------------
 
 
-def test_docs_table_matches_the_settings() -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc_path", DOCUMENTED_IN)
+def test_docs_table_matches_the_settings(doc_path: str) -> None:
+    doc = (Path(__file__).parents[2] / doc_path).read_text(encoding="utf-8")
     match = re.search(r"<!-- BEGIN generated[^\n]*-->\n(.*?)<!-- END generated -->", doc, re.DOTALL)
-    assert match, "docs/configuration.md lost its generated-table markers"
+    assert match, f"{doc_path} lost its generated-table markers"
     assert match.group(1) == settings_table_markdown(), (
-        "docs/configuration.md is stale: replace its table with `uv run python -m amber.config`"
+        f"{doc_path} is stale: regenerate the tables with `uv run python -m amber.config --write`"
     )
 
 
