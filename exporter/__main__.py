@@ -18,6 +18,7 @@ than Amber (the simulator, `amber-home simulate`), using the simulator's demo ke
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -25,11 +26,17 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
-from amber.client import DEFAULT_BASE_URL, AmberClient
-from amber.config import ConfigError, Settings
-from amber.errors import KEY_HELP_URL
-from amber.secret import redact_url
-from amber_home.logs import configure_logging
+# httpx imports its optional command-line client (click, rich, pygments: about 15 MB resident) whenever
+# those are installed, and rich is (amber-home's own terminal output). The exporter needs only httpx's
+# client and a small footprint; None in sys.modules makes that optional import fail at once, which httpx
+# handles. It must run before anything imports httpx.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+from amber.client import DEFAULT_BASE_URL, AmberClient  # noqa: E402
+from amber.config import ConfigError, Settings  # noqa: E402
+from amber.factory import NO_KEY, client_from_settings  # noqa: E402
+from amber.secret import Secret, redact_url  # noqa: E402
+from amber_home.logs import configure_logging  # noqa: E402
 
 logger = logging.getLogger("exporter")
 
@@ -41,22 +48,20 @@ def _is_set(environ: Mapping[str, str], name: str) -> bool:
     return bool(environ.get(name, "").strip() or environ.get(f"{name}_FILE", "").strip())
 
 
-def api_key_or_error(settings: Settings) -> tuple[str | None, str | None]:
-    """(key, None), or (None, one-line error) when no key may be used."""
+def with_api_key(settings: Settings) -> tuple[Settings | None, str | None]:
+    """(settings with a key to use, None), or (None, one-line error). Demo mode: no key, but a base URL
+    other than Amber's (the simulator) gets the simulator's demo key."""
     if settings.api_key is not None:
-        return settings.api_key.reveal(), None
+        return settings, None
     if settings.api_base_url.rstrip("/") != DEFAULT_BASE_URL:
-        return DEMO_API_KEY, None
-    return None, (
-        f"error: AMBER_API_KEY is not set. Create a key at {KEY_HELP_URL} and set AMBER_API_KEY "
-        "(or AMBER_API_KEY_FILE), or for a demo point AMBER_API_BASE_URL at the simulator (amber-home simulate)."
-    )
+        return dataclasses.replace(settings, api_key=Secret(DEMO_API_KEY)), None
+    return None, f"error: {NO_KEY}; or point AMBER_API_BASE_URL at a simulator (amber-home simulate)"
 
 
-def build_client(api_key: str, base_url: str) -> AmberClient:
+def build_client(settings: Settings) -> AmberClient:
     # No 429 waits and no retries inside the client: the poll loop skips and retries on its own schedule,
     # so it never sleeps inside a request and its request count stays what poller.py documents.
-    return AmberClient(api_key, base_url, timeout=REQUEST_TIMEOUT, max_retries=0, max_rate_limit_waits=0)
+    return client_from_settings(settings, timeout=REQUEST_TIMEOUT, max_retries=0, max_rate_limit_waits=0)
 
 
 def build_relay(environ: Mapping[str, str]):
@@ -81,7 +86,8 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    api_key, problem = api_key_or_error(settings)
+    demo = settings.api_key is None
+    settings, problem = with_api_key(settings)
     if problem:
         print(problem, file=sys.stderr)
         return 2
@@ -105,7 +111,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
 
         database = DatabaseMetricsReader(settings.database_url, settings.timezone)
 
-    client = build_client(api_key, settings.api_base_url)
+    client = build_client(settings)
     store = SnapshotStore()
     registry = CollectorRegistry()
     registry.register(AmberCollector(
@@ -141,7 +147,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
     logger.info(
         "exporter on http://%s:%d/metrics; Amber API %s%s; database metrics %s; alert relay %s",
         settings.exporter_host, server.port, redact_url(settings.api_base_url),
-        "" if settings.api_key else f" (demo key {DEMO_API_KEY!r}: no AMBER_API_KEY)",
+        f" (demo key {DEMO_API_KEY!r}: no AMBER_API_KEY)" if demo else "",
         "on" if database else "off (DATABASE_URL unset)",
         "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",
     )  # fmt: skip
