@@ -190,6 +190,12 @@ class Poller:
             self._warn_once("no-sites", "no site to poll: the API key sees %d site(s), none open%s", len(sites),
                             " and in AMBER_SITE_ID" if self._site_ids else "")  # fmt: skip
         self._site_ok = {k: v for k, v in self._site_ok.items() if k in polled}
+        polled_entries = [e for e in entries if e.polled]
+        scheduled = len(polled_entries) + len(self._states(polled_entries))
+        if scheduled >= self._share:
+            self._warn_once("share", "EXPORTER_REQUEST_SHARE=%d leaves nothing beyond the %d requests of each round "
+                            "(%d sites, %d states): estimate re-polls and retries are off", self._share, scheduled,
+                            len(polled_entries), scheduled - len(polled_entries))  # fmt: skip
         self._store.update(lambda s: replace(
             s, sites=entries, prices=frozen_map((k, v) for k, v in s.prices.items() if k in polled),
         ))  # fmt: skip

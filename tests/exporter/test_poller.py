@@ -215,6 +215,15 @@ def test_requests_stay_within_the_share_in_every_five_minute_window():
             assert len(in_window) <= max(share, scheduled) + 1, (t, len(in_window))
 
 
+def test_a_share_too_small_for_the_sites_turns_extras_off_with_one_warning(caplog):
+    with rig(poller_kwargs={"request_share": 2}) as r:  # 1 site + 1 state already take 2
+        with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+            wake = r.at(BOUNDARY)
+            r.at(wake)  # the estimate re-poll is due, but there is no room for it
+        assert r.requests("prices_current") == 1 and r.poller.counts["skipped"] == 1
+        assert caplog.text.count("EXPORTER_REQUEST_SHARE=2 leaves nothing") == 1
+
+
 def test_a_low_account_budget_skips_re_polls_without_waiting():
     with rig(rate_limit=10) as r:
         with httpx.Client(base_url=r.sim.base_url, headers={"Authorization": f"Bearer {r.sim.api_key}"}) as loader:
