@@ -156,6 +156,21 @@ def _days(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _apprise_urls(raw: str) -> Secret:
+    if "://" not in raw:
+        raise ValueError(
+            "must be one or more Apprise URLs separated by commas or spaces, e.g. ntfy://ntfy.sh/your-topic"
+        )
+    return Secret(raw)
+
+
+def _existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError("is not a readable file; mount the file there or unset the variable")
+    return path
+
+
 def _cents_per_kwh(raw: str) -> float:
     try:
         value = float(raw)
@@ -231,6 +246,21 @@ _VARS: tuple[_Var, ...] = (
          "The collector checks this many past days for missing or unsettled price and usage intervals"
          " at start and hourly, and fetches them again.",
          default="7"),
+    _Var("APPRISE_URLS", "apprise_urls", _apprise_urls,
+         "Where the alert relay sends phone notifications: Apprise URLs separated by commas or spaces"
+         " (e.g. ntfy://ntfy.sh/your-topic, pover://user@token). They carry tokens: never printed.",
+         unset="no notifications unless APPRISE_CONFIG is set", secret=True),
+    _Var("APPRISE_CONFIG", "apprise_config", _existing_file,
+         "Path of an Apprise configuration file (YAML or TEXT), instead of or besides APPRISE_URLS.",
+         unset="none"),
+    _Var("ALERT_WEBHOOK_TOKEN", "alert_webhook_token", _api_key,
+         "Bearer token Alertmanager must send to the relay's /alerts (set the same in alertmanager.yml).",
+         unset="no token required", secret=True),
+    _Var("ALERT_RELAY_HOST", "alert_relay_host", _host,
+         "Address the standalone alert relay (python -m exporter.alerts) listens on.", default="0.0.0.0"),
+    _Var("ALERT_RELAY_PORT", "alert_relay_port", _port,
+         "Port of the standalone alert relay; the exporter also serves /alerts on EXPORTER_PORT.",
+         default="9848"),
 )
 # fmt: on
 
@@ -256,6 +286,11 @@ class Settings:
     alert_feed_in_above: float  # c/kWh
     usage_refetch_days: int
     gap_heal_days: int
+    apprise_urls: Secret | None
+    apprise_config: Path | None
+    alert_webhook_token: Secret | None
+    alert_relay_host: str
+    alert_relay_port: int
 
     @property
     def has_api_key(self) -> bool:
@@ -362,10 +397,10 @@ DOCUMENTED_IN = ("docs/configuration.md", "README.md")
 def write_settings_tables(repo: Path) -> None:
     """Replace the generated table in every file of DOCUMENTED_IN."""
     pattern = re.compile(r"(<!-- BEGIN generated[^\n]*-->\n).*?(<!-- END generated -->)", re.DOTALL)
+    table = settings_table_markdown()
     for name in DOCUMENTED_IN:
         path = repo / name
         text = path.read_text(encoding="utf-8")
-        table = settings_table_markdown()
         path.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), text), encoding="utf-8")
 
 

@@ -64,13 +64,13 @@ def build_client(settings: Settings) -> AmberClient:
     return client_from_settings(settings, timeout=REQUEST_TIMEOUT, max_retries=0, max_rate_limit_waits=0)
 
 
-def build_relay(environ: Mapping[str, str]):
+def build_relay(settings: Settings):
     """The relay's WSGI app when APPRISE_URLS/APPRISE_CONFIG is set, else None. Raises ConfigError."""
-    if not (_is_set(environ, "APPRISE_URLS") or environ.get("APPRISE_CONFIG", "").strip()):
+    if settings.apprise_urls is None and settings.apprise_config is None:
         return None
     from exporter.alerts import AlertRelay, AppriseNotifier, RelaySettings
 
-    relay_settings = RelaySettings.from_env(environ)
+    relay_settings = RelaySettings.from_settings(settings)
     notifier = AppriseNotifier(relay_settings.urls, relay_settings.config_path)
     return AlertRelay(notifier, relay_settings.token, relay_settings.timezone).wsgi
 
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         return 2
     configure_logging(settings.log_level)
     try:
-        alerts = build_relay(environ)
+        alerts = build_relay(settings)
     except (ConfigError, ValueError) as exc:
         print(exc if isinstance(exc, ConfigError) else f"error: {exc}", file=sys.stderr)
         return 2

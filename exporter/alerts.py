@@ -17,9 +17,9 @@ POST an Alertmanager webhook payload (JSON, version 4):
 Formatting lives in exporter/alert_format.py (pure). Notification URLs carry tokens: logs and
 responses name only their scheme ("ntfy") and a count, and Apprise's own log lines are scrubbed.
 
-Environment (`RelaySettings.from_env`): APPRISE_URLS (or APPRISE_URLS_FILE) and/or APPRISE_CONFIG,
-ALERT_WEBHOOK_TOKEN (or ALERT_WEBHOOK_TOKEN_FILE), AMBER_TIMEZONE, ALERT_RELAY_HOST, ALERT_RELAY_PORT,
-LOG_LEVEL. Table: prometheus/ALERTS.md.
+Environment (validated by amber/config.py, see docs/configuration.md): APPRISE_URLS (or APPRISE_URLS_FILE)
+and/or APPRISE_CONFIG, ALERT_WEBHOOK_TOKEN (or ALERT_WEBHOOK_TOKEN_FILE), AMBER_TIMEZONE, ALERT_RELAY_HOST,
+ALERT_RELAY_PORT, LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import apprise
 
-from amber.config import ConfigError
+from amber.config import ConfigError, Settings
 from amber.secret import Secret, redact_url
 from exporter.alert_format import Notification, PayloadError, format_alert, parse_payload
 
@@ -307,6 +307,8 @@ def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) ->
 
 @dataclass(frozen=True)
 class RelaySettings:
+    """The relay's view of the shared Settings (amber/config.py validates every variable)."""
+
     urls: tuple[Secret, ...]
     config_path: Path | None
     token: Secret | None
@@ -316,47 +318,29 @@ class RelaySettings:
     log_level: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> RelaySettings:
-        """Pure apart from reading *_FILE secrets; raises ConfigError listing every problem."""
-        problems: list[str] = []
-        urls_text = _secret_value(environ, "APPRISE_URLS", problems) or ""
-        urls = tuple(Secret(u) for u in split_urls(urls_text))
-        config_raw = environ.get("APPRISE_CONFIG", "").strip()
-        config_path = Path(config_raw) if config_raw else None
-        if config_path is not None and not config_path.is_file():
-            problems.append(f"APPRISE_CONFIG={config_raw!r}: no such file; mount the Apprise config there")
-        if not urls and config_path is None:
-            problems.append(
-                "APPRISE_URLS and APPRISE_CONFIG are both unset; set one so alerts reach your phone"
-                " (e.g. APPRISE_URLS=ntfy://ntfy.sh/your-secret-topic)"
+    def from_settings(cls, settings: Settings) -> RelaySettings:
+        urls = tuple(Secret(u) for u in split_urls(settings.apprise_urls.reveal())) if settings.apprise_urls else ()
+        if not urls and settings.apprise_config is None:
+            raise ConfigError(
+                [
+                    "APPRISE_URLS and APPRISE_CONFIG are both unset; set one so alerts reach your phone"
+                    " (e.g. APPRISE_URLS=ntfy://ntfy.sh/your-secret-topic)"
+                ]
             )
-        token_text = _secret_value(environ, "ALERT_WEBHOOK_TOKEN", problems)
-        tz_name = environ.get("AMBER_TIMEZONE", "").strip() or "Australia/Sydney"
-        try:
-            timezone = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            problems.append(
-                f"AMBER_TIMEZONE={tz_name!r}: not an IANA time zone name; use one like Australia/Sydney"
-            )
-            timezone = ZoneInfo("UTC")
-        port_raw = environ.get("ALERT_RELAY_PORT", "").strip() or str(DEFAULT_PORT)
-        if not (port_raw.isascii() and port_raw.isdigit() and 1 <= int(port_raw) <= 65535):
-            problems.append(f"ALERT_RELAY_PORT={port_raw!r}: must be a TCP port number from 1 to 65535")
-            port_raw = str(DEFAULT_PORT)
-        log_level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            problems.append(f"LOG_LEVEL={log_level!r}: must be one of DEBUG, INFO, WARNING, ERROR")
-        if problems:
-            raise ConfigError(problems)
         return cls(
             urls=urls,
-            config_path=config_path,
-            token=Secret(token_text) if token_text else None,
-            timezone=timezone,
-            host=environ.get("ALERT_RELAY_HOST", "").strip() or "0.0.0.0",
-            port=int(port_raw),
-            log_level=log_level,
+            config_path=settings.apprise_config,
+            token=settings.alert_webhook_token,
+            timezone=settings.timezone,
+            host=settings.alert_relay_host,
+            port=settings.alert_relay_port,
+            log_level=settings.log_level,
         )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RelaySettings:
+        """Raises ConfigError listing every invalid variable, then the relay's own requirement."""
+        return cls.from_settings(Settings.from_env(environ))
 
 
 def split_urls(text: str) -> list[str]:
@@ -364,25 +348,6 @@ def split_urls(text: str) -> list[str]:
     ?to=a@x,b@y) stays: only a separator followed by a new "scheme://" splits."""
     parts = re.split(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.-]*://)", text.strip())
     return [p.strip(" \t\r\n,") for p in parts if p.strip(" \t\r\n,")]
-
-
-def _secret_value(environ: Mapping[str, str], name: str, problems: list[str]) -> str | None:
-    """NAME, or the content of the file named by NAME_FILE (Docker secrets); never echoes the value."""
-    value = environ.get(name, "").strip()
-    path = environ.get(f"{name}_FILE", "").strip()
-    if not path:
-        return value or None
-    if value:
-        problems.append(f"{name} and {name}_FILE are both set; set only one of them")
-        return None
-    try:
-        content = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        problems.append(f"{name}_FILE={path!r}: cannot read the file as UTF-8 text; check the mounted secret")
-        return None
-    if not content:
-        problems.append(f"{name}_FILE={path!r}: the file is empty; put the secret in it")
-    return content or None
 
 
 def main(environ: Mapping[str, str] = os.environ) -> None:

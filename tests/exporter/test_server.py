@@ -122,12 +122,12 @@ def test_alerts_are_relayed_at_post_alerts():
 
 
 def test_the_relay_is_mounted_only_when_notification_urls_are_set(tmp_path):
-    assert build_relay({}) is None
-    assert callable(build_relay({"APPRISE_URLS": "json://127.0.0.1:9/hook"}))
-    from amber.config import ConfigError
+    from amber.config import ConfigError, Settings
 
-    with pytest.raises(ConfigError):
-        build_relay({"APPRISE_CONFIG": str(tmp_path / "missing.yml")})
+    assert build_relay(Settings.from_env({})) is None
+    assert callable(build_relay(Settings.from_env({"APPRISE_URLS": "json://127.0.0.1:9/hook"})))
+    with pytest.raises(ConfigError, match="APPRISE_CONFIG"):
+        Settings.from_env({"APPRISE_CONFIG": str(tmp_path / "missing.yml")})
 
 
 # --- scrapes never reach the API ------------------------------------------------------------------------------
