@@ -1,0 +1,214 @@
+"""`amber-home query`: read what the loader stored — summary, costs, prices, usage, or your own SQL.
+
+    amber-home query summary                      sites, stored ranges, freshness, the last week's cost
+    amber-home query costs 30 --format csv        daily cost (cents exact in csv/json, dollars in tables)
+    amber-home query prices 7 --channel feedIn    price by local hour of day
+    amber-home query usage 7 --site 01F5…         daily kWh per meter channel
+    amber-home query sql "SELECT …"               one statement, read-only ("-" reads it from stdin)
+
+Everything runs read-only. `sql` runs in a READ ONLY transaction that is rolled back, logged in as
+the read-only role amber_reader when AMBER_READER_PASSWORD is set (same host and database as
+DATABASE_URL), otherwise on DATABASE_URL's own user. Days and hours are local to AMBER_TIMEZONE.
+The SQL and result shapes live in loader/query.py, the formats in loader/table_format.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+APPLICATION_NAME = "amber-home query"
+READER_ROLE = "amber_reader"
+DEFAULT_TIMEOUT_S = 60.0
+MAX_DAYS = 3660  # ten years
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be from 1 to {MAX_DAYS}, not {value}")
+    return value
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"timeout must be a number of seconds from 0 to 86400, not {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from loader.query import CHANNEL_TYPES
+    from loader.table_format import FORMATS
+
+    def common(parser: argparse.ArgumentParser, defaults: bool) -> None:
+        # Accepted before and after the subcommand; the subcommand's copy only overrides when given.
+        extra = {} if defaults else {"default": argparse.SUPPRESS}
+        parser.add_argument(
+            "--format", choices=FORMATS, **({"default": "table"} | extra),
+            help="table (default; rich on a terminal, plain text in pipes), csv or json",
+        )
+        parser.add_argument("--site", metavar="ID", **({"default": None} | extra), help="only this Amber site id")
+
+    parser = argparse.ArgumentParser(
+        prog="amber-home query",
+        description="Read-only queries on the Amber-Home database (DATABASE_URL). Money is shown in dollars "
+        "in tables and kept as exact cents (columns *_cents) in csv and json.",
+    )
+    common(parser, defaults=True)
+    sub = parser.add_subparsers(dest="what", required=True, metavar="SUBCOMMAND")
+
+    def until(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day of the period (default: today, local)")
+
+    p = sub.add_parser("summary", help="sites, stored date ranges and row counts, freshness, the last 7 days' cost")
+    until(p)
+    p = sub.add_parser("costs", help="daily cost for the last N local days: imports, feed-in credits, net, kWh")
+    p.add_argument("days", type=_days, nargs="?", default=7, metavar="N", help="number of days (default 7)")
+    until(p)
+    p = sub.add_parser("prices", help="price by local hour of day over the last N days (avg/min/max c/kWh, renewables)")
+    p.add_argument("days", type=_days, nargs="?", default=30, metavar="N", help="number of days (default 30)")
+    p.add_argument(
+        "--channel", choices=(*CHANNEL_TYPES, "all"), default="general",
+        help="channel type (default general; feedIn: negative = you are paid)",
+    )
+    until(p)
+    p = sub.add_parser("usage", help="daily kWh per meter channel for the last N local days")
+    p.add_argument("days", type=_days, nargs="?", default=7, metavar="N", help="number of days (default 7)")
+    until(p)
+    p = sub.add_parser("sql", help="run one SQL statement read-only and print its rows")
+    p.add_argument("statement", help='the statement, quoted; "-" reads it from stdin')
+    p.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+        help=f"cancel the statement after this long (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    for p in sub.choices.values():
+        common(p, defaults=False)
+    return parser
+
+
+def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    args = build_parser().parse_args(argv)
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from amber.config import load_settings_or_exit
+    from amber.secret import redact_url
+    from loader import query
+    from loader.connect import connect
+    from loader.table_format import render
+
+    settings = load_settings_or_exit(environ)
+    zone = settings.timezone
+    now = dt.datetime.now(dt.UTC)
+    where = redact_url(settings.database_url.reveal())
+
+    statement = None
+    if args.what == "sql":
+        statement = sys.stdin.read() if args.statement == "-" else args.statement
+        if not statement.strip():
+            print("error: the SQL statement is empty", file=sys.stderr)
+            return 2
+    as_reader = args.what == "sql" and settings.reader_password is not None
+    url = settings.database_url.reveal()
+    if as_reader:
+        url = make_conninfo(url, user=READER_ROLE, password=settings.reader_password.reveal())
+    timeout_ms = int((args.timeout if args.what == "sql" else DEFAULT_TIMEOUT_S) * 1000)
+    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} -c TimeZone={zone.key}"
+    try:
+        conn = connect(url, application_name=APPLICATION_NAME, options=options)
+    except psycopg.OperationalError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if as_reader:
+            print(
+                f"error: cannot log in to {where} as {READER_ROLE}: {reason}; AMBER_READER_PASSWORD is set, so "
+                f"`sql` uses that role — run amber-home migrate to give it this password, or unset the variable",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"error: cannot reach the database at {where}: {reason}; "
+                "check DATABASE_URL and that TimescaleDB is running",
+                file=sys.stderr,
+            )
+        return 1
+
+    warning = None
+    with conn:
+        try:
+            if statement is not None:
+                result = query.run_sql(conn, statement, timeout_s=args.timeout)
+            else:
+                query.check_schema(conn)
+                recorded = query.recorded_timezone(conn)
+                if recorded and recorded != zone.key:
+                    warning = (
+                        f"warning: the aggregates' days are local to {recorded} (recorded by migrate) but "
+                        f"AMBER_TIMEZONE is {zone.key}; daily figures follow {recorded}"
+                    )
+                until = args.until or now.astimezone(zone).date()
+                if args.what == "summary":
+                    result = query.summary(conn, zone=zone, now=now, until=until, site=args.site)
+                elif args.what == "costs":
+                    result = query.costs(conn, args.days, zone=zone, until=until, site=args.site)
+                elif args.what == "prices":
+                    channel = None if args.channel == "all" else args.channel
+                    result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)
+                else:
+                    result = query.usage(conn, args.days, zone=zone, until=until, site=args.site)
+        except query.QueryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except psycopg.OperationalError as exc:
+            if conn.closed or conn.broken:
+                print(f"error: lost the connection to {where}: {query.database_message(exc)}", file=sys.stderr)
+            else:
+                print(f"error: {query.database_message(exc, reader=as_reader)}", file=sys.stderr)
+            return 1
+        except psycopg.Error as exc:
+            print(f"error: {query.database_message(exc, reader=as_reader)}", file=sys.stderr)
+            return 1
+
+    if warning:
+        print(warning, file=sys.stderr)
+    out = sys.stdout
+    try:
+        tables = result.tables
+        if result.notice and args.format == "table" and not any(t.rows for t in tables):
+            tables = ()  # nothing but empty headers: the notice says it all
+        render(tables, args.format, out, tty=out.isatty(), zone=zone)
+        out.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        _silence_stdout()
+        return 0
+    if result.notice:
+        print(result.notice, file=sys.stderr)
+    return 0
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail too.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    except Exception:  # io.UnsupportedOperation (captured stdout in tests) and the like
+        pass

@@ -1,0 +1,514 @@
+"""The read-only queries behind `amber-home query`: what is stored, what it cost, prices by hour, usage
+by channel, and a user's own SQL.
+
+    summary(conn, zone=, now=, until=, site=)             -> Result: tables sites, data, costs
+    costs(conn, days, zone=, until=, site=)               -> Result: daily cost from cost_daily
+    prices(conn, days, zone=, until=, site=, channel=)    -> Result: hour-of-day profile from price_hourly
+    usage(conn, days, zone=, until=, site=)               -> Result: daily kWh per channel from cost_daily
+    run_sql(conn, statement, timeout_s=)                  -> Result: one statement, READ ONLY, rolled back
+
+"The last N days" are the N local calendar days ending on `until` (default: today in AMBER_TIMEZONE).
+Each function returns `Table`s (loader/table_format.py) holding the database's own values and units —
+cents, kWh, c/kWh, percent — as exact Decimals; turning cents into dollars is the formatter's job.
+When a result is empty, `Result.notice` says why in one line: nothing stored yet, nothing in the
+window (and where the newest data is), or aggregates not refreshed since rows were written (Apache).
+
+Days in cost_daily are the local days of the zone recorded in amber_settings when the aggregates
+were created; `recorded_timezone()` lets the caller warn when AMBER_TIMEZONE has changed since.
+Nothing here writes: the caller connects with default_transaction_read_only=on, and run_sql adds
+its own read-only transaction that it always rolls back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg import errors, sql
+
+from loader.table_format import Column, Table
+
+__all__ = [
+    "NO_DATA",
+    "Days",
+    "QueryError",
+    "Result",
+    "check_schema",
+    "costs",
+    "database_message",
+    "last_days",
+    "prices",
+    "recorded_timezone",
+    "run_sql",
+    "summary",
+    "usage",
+]
+
+NO_DATA = "no data yet — run amber-home backfill"
+CHANNEL_TYPES = ("general", "controlledLoad", "feedIn")
+SUMMARY_DAYS = 7
+
+
+class QueryError(Exception):
+    """A problem the user can fix (unknown site, database not migrated); the message is one line."""
+
+
+@dataclass(frozen=True)
+class Result:
+    tables: tuple[Table, ...]
+    notice: str | None = None  # one line for stderr, e.g. why the tables are empty
+
+
+@dataclass(frozen=True)
+class Days:
+    """Local calendar days first..last (inclusive) in `zone`."""
+
+    first: dt.date
+    last: dt.date
+    zone: ZoneInfo
+
+    @property
+    def since(self) -> dt.datetime:
+        """Local midnight starting `first` (aware)."""
+        return dt.datetime.combine(self.first, dt.time(), tzinfo=self.zone)
+
+    @property
+    def before(self) -> dt.datetime:
+        """Local midnight ending `last` (aware); days are 23-25 hours long, so this is not first + N * 24 h."""
+        return dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), tzinfo=self.zone)
+
+    def __str__(self) -> str:
+        return f"{self.first} to {self.last}" if self.first != self.last else str(self.first)
+
+
+def last_days(days: int, until: dt.date, zone: ZoneInfo) -> Days:
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    return Days(until - dt.timedelta(days=days - 1), until, zone)
+
+
+# --- schema and sites ---------------------------------------------------------------------------------
+
+
+def check_schema(conn: psycopg.Connection) -> None:
+    """Raise QueryError unless the migrations have created the tables and aggregates read here."""
+    relations = ("sites", "prices", "usage", "forecasts", "price_hourly", "cost_daily")
+    missing = conn.execute(
+        "SELECT array_agg(name ORDER BY ord) FROM unnest(%s::text[]) WITH ORDINALITY AS r(name, ord)"
+        " WHERE to_regclass(name) IS NULL",
+        (list(relations),),
+    ).fetchone()[0]
+    if missing:
+        raise QueryError(
+            f"the database has no Amber-Home schema yet (missing {', '.join(missing)}) — run amber-home migrate"
+        )
+
+
+def recorded_timezone(conn: psycopg.Connection) -> str | None:
+    """The zone of cost_daily's days, as migrate recorded it (None before migrate)."""
+    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
+    return row[0] if row else None
+
+
+def _check_site(conn: psycopg.Connection, site: str | None) -> None:
+    if site is None:
+        return
+    known = [row[0] for row in conn.execute("SELECT site_id FROM sites ORDER BY site_id")]
+    if site in known:
+        return
+    # Rows may exist for a site the loader has not described (yet): accept it when it has data.
+    if conn.execute(
+        "SELECT EXISTS (SELECT FROM usage WHERE site_id = %(s)s) OR EXISTS (SELECT FROM prices WHERE site_id = %(s)s)",
+        {"s": site},
+    ).fetchone()[0]:
+        return
+    if not known:
+        raise QueryError(f"unknown site {site!r}: the database has no sites yet — run amber-home backfill")
+    raise QueryError(f"unknown site {site!r}; the database has: {', '.join(known)}")
+
+
+def _site_column(rows: list[tuple[Any, ...]], index: int) -> Column:
+    # People see the site only when there is more than one; programs always get it.
+    return Column("site_id", "Site", "text", in_table=len({row[index] for row in rows}) > 1)
+
+
+def _empty_notice(
+    conn: psycopg.Connection,
+    *,
+    raw: str,
+    aggregate: str,
+    what: str,
+    days: Days,
+    site: str | None,
+    channel: str | None = None,
+) -> str:
+    """Why `aggregate` had nothing for `days`: no data at all, none in the window, or not refreshed.
+    `channel` (a channel type) narrows the question for prices."""
+    where = sql.SQL("(%(site)s::text IS NULL OR site_id = %(site)s) AND (%(channel)s::text IS NULL OR channel_type = %(channel)s)")
+    params = {"site": site, "channel": channel, "since": days.since, "before": days.before}
+    table = sql.Identifier(raw)
+    newest = conn.execute(
+        sql.SQL("SELECT max(interval_start) FROM {} WHERE {}").format(table, where), params
+    ).fetchone()[0]
+    if newest is None:
+        return f"no data for site {site} yet — run amber-home backfill" if site else NO_DATA
+    in_window = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} AND interval_start >= %(since)s AND interval_start < %(before)s)")
+        .format(table, where),
+        params,
+    ).fetchone()[0]
+    if in_window:
+        return (
+            f"{raw} has rows for {days} but {aggregate} has none: the aggregates were not refreshed after "
+            "those rows were written (the loader refreshes them after each write)"
+        )
+    newest_day = newest.astimezone(days.zone).date()
+    return f"no {what} for {days}; the newest is from {newest_day} (try --until {newest_day})"
+
+
+# --- costs ---------------------------------------------------------------------------------------------
+
+# One row per site and local day, with the days between a site's first and last day in the window that
+# have no rows at all listed too (all values NULL), so a gap in the history shows instead of hiding.
+# day_start (the bucket) bounds the scan with a day's margin either side; `day` picks the dates.
+COSTS_SQL = """
+WITH daily AS (
+    SELECT site_id,
+           day,
+           coalesce(sum(cost) FILTER (WHERE channel_type <> 'feedIn'), 0) AS imports,
+           coalesce(-sum(cost) FILTER (WHERE channel_type = 'feedIn'), 0) AS credits,
+           sum(cost) AS net,
+           sum(kwh_imported) AS kwh_in,
+           sum(kwh_exported) AS kwh_out,
+           sum(intervals) AS intervals,
+           sum(estimated_intervals) AS estimated
+    FROM cost_daily
+    WHERE day >= %(first)s AND day <= %(last)s
+      AND day_start >= %(since)s - INTERVAL '1 day' AND day_start < %(before)s + INTERVAL '1 day'
+      AND (%(site)s::text IS NULL OR site_id = %(site)s)
+    GROUP BY site_id, day
+),
+span AS (
+    SELECT site_id, min(day) AS first_day, max(day) AS last_day FROM daily GROUP BY site_id
+)
+SELECT g.day::date, span.site_id, d.imports, d.credits, d.net, d.kwh_in, d.kwh_out, d.intervals, d.estimated
+FROM span
+CROSS JOIN LATERAL generate_series(span.first_day, span.last_day, INTERVAL '1 day') AS g(day)
+LEFT JOIN daily AS d ON d.site_id = span.site_id AND d.day = g.day::date
+ORDER BY span.site_id, g.day
+"""
+
+
+def _cost_table(conn: psycopg.Connection, days: Days, site: str | None, *, title: str) -> Table:
+    rows = conn.execute(
+        COSTS_SQL,
+        {"first": days.first, "last": days.last, "since": days.since, "before": days.before, "site": site},
+    ).fetchall()
+    columns = (
+        Column("day", "Day", "date"),
+        _site_column(rows, 1),
+        Column("imports_cents", "Imports", "money"),
+        Column("credits_cents", "Feed-in credit", "money"),
+        Column("net_cents", "Net", "money"),
+        Column("kwh_in", "kWh in", "kwh"),
+        Column("kwh_out", "kWh out", "kwh"),
+        Column("intervals", "Intervals", "int"),
+        Column("estimated_intervals", "Estimated", "int"),
+    )
+    footer = None
+    if rows and not columns[1].in_table:  # one site: a totals row
+        footer = ("Total", None) + tuple(_total(row[i] for row in rows) for i in range(2, 9))
+    gaps = sum(1 for row in rows if row[4] is None)
+    note = f"{gaps} day(s) without any usage rows (–): a gap in the history" if gaps else None
+    return Table("costs", title, columns, tuple(rows), footer=footer, note=note)
+
+
+def _total(values) -> Decimal | int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def costs(
+    conn: psycopg.Connection, days: int, *, zone: ZoneInfo, until: dt.date, site: str | None = None
+) -> Result:
+    """Daily cost for the last `days` local days: imports, feed-in credits (positive = money back), net,
+    kWh in and out — all from cost_daily, exact cents. Net = imports - credits = sum(cost)."""
+    _check_site(conn, site)
+    window = last_days(days, until, zone)
+    table = _cost_table(conn, window, site, title=f"Daily cost, {window} ({zone.key})")
+    notice = None
+    if not table.rows:
+        notice = _empty_notice(conn, raw="usage", aggregate="cost_daily", what="usage", days=window, site=site)
+    return Result((table,), notice)
+
+
+# --- prices --------------------------------------------------------------------------------------------
+
+# Interval-weighted means over the hours in the window (avg_per_kwh * intervals is the hour's sum), so an
+# hour of 12 five-minute prices counts 12 times; min and max are exact. Hours are local wall-clock hours;
+# both 02:00 hours of the day daylight saving ends fall into hour 2.
+PRICES_SQL = """
+SELECT site_id,
+       channel_type,
+       extract(hour FROM hour_start AT TIME ZONE %(tz)s)::int AS hour,
+       sum(avg_per_kwh * intervals) / sum(intervals) AS avg_per_kwh,
+       min(min_per_kwh) AS min_per_kwh,
+       max(max_per_kwh) AS max_per_kwh,
+       sum(avg_spot_per_kwh * intervals) / sum(intervals) AS avg_spot_per_kwh,
+       sum(avg_renewables * intervals) / sum(intervals) AS avg_renewables,
+       sum(intervals)::bigint AS intervals
+FROM price_hourly
+WHERE hour_start >= %(since)s AND hour_start < %(before)s
+  AND (%(site)s::text IS NULL OR site_id = %(site)s)
+  AND (%(channel)s::text IS NULL OR channel_type = %(channel)s)
+GROUP BY site_id, channel_type, hour
+ORDER BY site_id, channel_type, hour
+"""
+
+
+def prices(
+    conn: psycopg.Connection,
+    days: int,
+    *,
+    zone: ZoneInfo,
+    until: dt.date,
+    site: str | None = None,
+    channel: str | None = "general",
+) -> Result:
+    """Price by local hour of day over the last `days` days, from price_hourly: mean, min and max c/kWh,
+    mean spot price and renewables. `channel` is a channel type, or None for all of them."""
+    _check_site(conn, site)
+    window = last_days(days, until, zone)
+    rows = conn.execute(
+        PRICES_SQL,
+        {"tz": zone.key, "since": window.since, "before": window.before, "site": site, "channel": channel},
+    ).fetchall()
+    columns = (
+        _site_column(rows, 0),
+        Column("channel_type", "Channel", "text", in_table=len({row[1] for row in rows}) > 1),
+        Column("hour", "Hour", "hour"),
+        Column("avg_per_kwh", "Avg c/kWh", "price"),
+        Column("min_per_kwh", "Min c/kWh", "price"),
+        Column("max_per_kwh", "Max c/kWh", "price"),
+        Column("avg_spot_per_kwh", "Spot c/kWh", "price"),
+        Column("avg_renewables", "Renewables %", "percent"),
+        Column("intervals", "Intervals", "int"),
+    )
+    which = "all channels" if channel is None else channel
+    title = f"Price by hour of day, {which}, {window} ({zone.key})"
+    table = Table("prices", title, columns, tuple(rows))
+    notice = None
+    if not rows:
+        types = _channel_types(conn, site)
+        if channel is not None and types and channel not in types:
+            notice = f"no {channel} prices stored; the channel types here are {', '.join(types)} (see --channel)"
+        else:
+            notice = _empty_notice(
+                conn, raw="prices", aggregate="price_hourly", what="prices", days=window, site=site, channel=channel
+            )
+    return Result((table,), notice)
+
+
+def _channel_types(conn: psycopg.Connection, site: str | None) -> list[str]:
+    """Channel types with prices (from price_hourly: a few rows per hour, not the raw intervals)."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT channel_type FROM price_hourly WHERE %(site)s::text IS NULL OR site_id = %(site)s"
+            " ORDER BY 1",
+            {"site": site},
+        )
+    ]
+
+
+# --- usage ---------------------------------------------------------------------------------------------
+
+USAGE_SQL = """
+SELECT day, site_id, channel_identifier, channel_type, kwh_imported, kwh_exported, cost, intervals,
+       estimated_intervals
+FROM cost_daily
+WHERE day >= %(first)s AND day <= %(last)s
+  AND day_start >= %(since)s - INTERVAL '1 day' AND day_start < %(before)s + INTERVAL '1 day'
+  AND (%(site)s::text IS NULL OR site_id = %(site)s)
+ORDER BY site_id, day, channel_identifier
+"""
+
+
+def usage(
+    conn: psycopg.Connection, days: int, *, zone: ZoneInfo, until: dt.date, site: str | None = None
+) -> Result:
+    """kWh per local day and meter channel for the last `days` days, from cost_daily (exports positive)."""
+    _check_site(conn, site)
+    window = last_days(days, until, zone)
+    rows = conn.execute(
+        USAGE_SQL,
+        {"first": window.first, "last": window.last, "since": window.since, "before": window.before, "site": site},
+    ).fetchall()
+    columns = (
+        Column("day", "Day", "date"),
+        _site_column(rows, 1),
+        Column("channel_identifier", "Channel", "text"),
+        Column("channel_type", "Type", "text"),
+        Column("kwh_imported", "kWh in", "kwh"),
+        Column("kwh_exported", "kWh out", "kwh"),
+        Column("cost_cents", "Cost", "money"),
+        Column("intervals", "Intervals", "int"),
+        Column("estimated_intervals", "Estimated", "int"),
+    )
+    table = Table("usage", f"Daily usage per channel, {window} ({zone.key})", columns, tuple(rows))
+    notice = None
+    if not rows:
+        notice = _empty_notice(conn, raw="usage", aggregate="cost_daily", what="usage", days=window, site=site)
+    return Result((table,), notice)
+
+
+# --- summary -------------------------------------------------------------------------------------------
+
+SITES_SQL = """
+SELECT s.site_id, s.nmi, s.network, s.status, s.active_from, s.closed_on, s.interval_length_minutes,
+       (SELECT string_agg(c.identifier || ' ' || c.type, ', ' ORDER BY c.identifier)
+        FROM channels AS c WHERE c.site_id = s.site_id) AS channels
+FROM sites AS s
+WHERE %(site)s::text IS NULL OR s.site_id = %(site)s
+ORDER BY s.site_id
+"""
+
+# Per site and stream: first and last interval, rows, and the freshness mark — the end of the newest
+# ActualInterval (prices), of the newest usage interval, or the newest forecast's issued_at.
+# days: local days with at least one row (gaps = the span minus these).
+DATA_SQL = """
+SELECT site_id, 'prices' AS stream, min(interval_start), max(interval_start), count(*),
+       max(interval_end) FILTER (WHERE interval_type = 'ActualInterval'),
+       count(DISTINCT (interval_start AT TIME ZONE %(tz)s)::date)
+FROM prices WHERE %(site)s::text IS NULL OR site_id = %(site)s GROUP BY site_id
+UNION ALL
+SELECT site_id, 'usage', min(interval_start), max(interval_start), count(*), max(interval_end),
+       count(DISTINCT (interval_start AT TIME ZONE %(tz)s)::date)
+FROM usage WHERE %(site)s::text IS NULL OR site_id = %(site)s GROUP BY site_id
+UNION ALL
+SELECT site_id, 'forecasts', min(interval_start), max(interval_start), count(*), max(issued_at), NULL
+FROM forecasts WHERE %(site)s::text IS NULL OR site_id = %(site)s GROUP BY site_id
+ORDER BY 1, 2
+"""
+
+
+def summary(
+    conn: psycopg.Connection,
+    *,
+    zone: ZoneInfo,
+    now: dt.datetime,
+    until: dt.date,
+    site: str | None = None,
+    cost_days: int = SUMMARY_DAYS,
+) -> Result:
+    """Sites; per site and stream the stored date range, row count, local days missing in that range
+    and freshness (newest actual price, newest usage, newest forecast, and how old); the last week's cost."""
+    _check_site(conn, site)
+    params = {"site": site, "tz": zone.key}
+    site_rows = conn.execute(SITES_SQL, params).fetchall()
+    sites = Table(
+        "sites",
+        "Sites",
+        (
+            Column("site_id", "Site", "text"),
+            Column("nmi", "NMI", "text"),
+            Column("network", "Network", "text"),
+            Column("status", "Status", "text"),
+            Column("active_from", "Active from", "date"),
+            Column("closed_on", "Closed on", "date"),
+            Column("interval_minutes", "Interval min", "int"),
+            Column("channels", "Channels", "text"),
+        ),
+        tuple(site_rows),
+    )
+    data_rows = []
+    for site_id, stream, first, last, count, newest, days_with_data in conn.execute(DATA_SQL, params):
+        first_day, last_day = first.astimezone(zone).date(), last.astimezone(zone).date()
+        missing = None
+        if days_with_data is not None:
+            missing = (last_day - first_day).days + 1 - days_with_data
+        age = now - newest if newest is not None else None
+        data_rows.append((site_id, stream, first_day, last_day, count, missing, newest, age))
+    data = Table(
+        "data",
+        f"Stored data (newest: end of the newest actual price / usage interval, forecasts' issue time; now {now.astimezone(zone):%Y-%m-%d %H:%M %Z})",
+        (
+            _site_column(data_rows, 0),
+            Column("stream", "Stream", "text"),
+            Column("first_day", "First day", "date"),
+            Column("last_day", "Last day", "date"),
+            Column("rows", "Rows", "int"),
+            Column("missing_days", "Missing days", "int"),
+            Column("newest", "Newest", "timestamp"),
+            Column("age_seconds", "Age", "age"),
+        ),
+        tuple(data_rows),
+    )
+    window = last_days(cost_days, until, zone)
+    cost = _cost_table(conn, window, site, title=f"Daily cost, {window} ({zone.key})")
+    notice = None
+    if not site_rows and not data_rows:
+        notice = f"no data for site {site} yet — run amber-home backfill" if site else NO_DATA
+    elif not cost.rows:
+        notice = _empty_notice(conn, raw="usage", aggregate="cost_daily", what="usage", days=window, site=site)
+    return Result((sites, data, cost), notice)
+
+
+# --- the user's SQL ------------------------------------------------------------------------------------
+
+
+def run_sql(conn: psycopg.Connection, statement: str, *, timeout_s: float | None = None) -> Result:
+    """Run ONE statement in a READ ONLY transaction that is always rolled back; return its rows.
+
+    Safety does not rest on the statement's text: the transaction is read-only before the statement
+    runs, a first query takes the snapshot (after which PostgreSQL refuses to make it read-write:
+    "transaction read-write mode must be set before any query"), the statement is sent as a prepared
+    statement (PostgreSQL refuses several commands in one, so "COMMIT; INSERT …" cannot run), and
+    the transaction ends in ROLLBACK. The connection must not be in autocommit mode."""
+    if conn.autocommit:
+        raise ValueError("run_sql needs a connection with autocommit off")
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION READ ONLY")
+        if timeout_s:
+            conn.execute(
+                sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(f"{int(timeout_s * 1000)}ms"))
+            )
+        conn.execute("SELECT 1")
+        cursor = conn.cursor()
+        cursor.execute(statement, prepare=True)
+        if cursor.description is None:
+            return Result((Table("result", "", (), (), status=cursor.statusmessage or "(empty statement)"),))
+        keys: list[str] = []
+        for column in cursor.description:
+            key, n = column.name, 1
+            while key in keys:  # SELECT 1, 1: keep every column, with distinct keys
+                n += 1
+                key = f"{column.name}_{n}"
+            keys.append(key)
+        rows = tuple(cursor.fetchall())
+    columns = tuple(Column(key, key, "auto") for key in keys)
+    count = len(rows)
+    return Result((Table("result", "", columns, rows, note=f"({count} row{'' if count == 1 else 's'})"),))
+
+
+def database_message(exc: psycopg.Error, *, reader: bool = False) -> str:
+    """One line for a database error: the server's own message, plus what it means here."""
+    diag = getattr(exc, "diag", None)
+    primary = (diag.message_primary if diag else None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, errors.ReadOnlySqlTransaction):
+        return f"{primary} — `amber-home query sql` only reads; change data with psql as the database owner"
+    if isinstance(exc, errors.InsufficientPrivilege) and reader:
+        return f"{primary} (connected as the read-only role amber_reader)"
+    if isinstance(exc, errors.QueryCanceled):
+        return f"{primary} (raise it with --timeout SECONDS)"
+    if "multiple commands into a prepared statement" in primary:
+        return "`amber-home query sql` runs one statement at a time; run each separately"
+    if isinstance(exc, errors.SyntaxError) and diag and diag.statement_position:
+        return f"{primary} (at character {diag.statement_position})"
+    return primary
