@@ -16,13 +16,19 @@ import json
 import logging
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
-import httpx
+# httpx imports its optional command-line client (click, rich, pygments: ~15 MB resident on a Pi)
+# whenever those are installed, and rich is (amber-home's terminal output). None in sys.modules makes
+# that optional import fail at once, which httpx handles; it only helps if amber is imported first.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: E402
 
 from amber.errors import (
     KEY_HELP_URL,

@@ -26,17 +26,11 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 
-# httpx imports its optional command-line client (click, rich, pygments: about 15 MB resident) whenever
-# those are installed, and rich is (amber-home's own terminal output). The exporter needs only httpx's
-# client and a small footprint; None in sys.modules makes that optional import fail at once, which httpx
-# handles. It must run before anything imports httpx.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-
-from amber.client import DEFAULT_BASE_URL, AmberClient  # noqa: E402
-from amber.config import ConfigError, Settings  # noqa: E402
-from amber.factory import NO_KEY, client_from_settings  # noqa: E402
-from amber.secret import Secret, redact_url  # noqa: E402
-from amber_home.logs import configure_logging  # noqa: E402
+from amber.client import DEFAULT_BASE_URL, AmberClient
+from amber.config import ConfigError, Settings
+from amber.factory import NO_KEY, client_from_settings
+from amber.secret import Secret, redact_url
+from amber_home.logs import configure_logging
 
 logger = logging.getLogger("exporter")
 
