@@ -37,7 +37,6 @@ S1, S2 = "01S1SITE5MIN", "02S2SITE30MIN"
 # (site, identifier, type, minutes)
 USAGE_CHANNELS = [(S1, "E1", "general", 5), (S1, "E2", "controlledLoad", 5), (S1, "B1", "feedIn", 5), (S2, "E1", "general", 30)]
 PRICE_CHANNELS = [(S1, "general", 5), (S1, "feedIn", 5), (S2, "general", 30)]
-ISSUED_AT = dt.datetime(2025, 4, 8, 11, 0, tzinfo=dt.UTC)
 
 
 def local_midnight(day: dt.date) -> dt.datetime:
@@ -114,14 +113,6 @@ def seed(url: str, *, refresh: bool = True) -> None:
             " duration_minutes, per_kwh, spot_per_kwh, renewables, interval_type, estimate, descriptor, spike_status,"
             " raw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'neutral', 'none', '{}')",
             PRICES,
-        )
-        # Two forecasts of the next morning, issued at ISSUED_AT.
-        conn.execute(
-            "INSERT INTO forecasts (site_id, channel_type, interval_start, interval_end, issued_at, nem_time, nem_date,"
-            " duration_minutes, per_kwh, spot_per_kwh, renewables, descriptor, spike_status, raw)"
-            " SELECT %s, 'general', s, s + interval '5 min', %s, s + interval '5 min', '2025-04-09', 5, 20, 8, 40,"
-            " 'low', 'none', '{}' FROM generate_series('2025-04-08 14:00Z'::timestamptz, '2025-04-08 14:05Z', '5 min') s",
-            (S1, ISSUED_AT),
         )
         conn.commit()
         if refresh:
@@ -330,7 +321,7 @@ def test_summary_json_sites_ranges_counts_freshness_and_week(seeded, capsys):
     assert [s["site_id"] for s in data["sites"]] == [S1, S2]
     assert data["sites"][0]["channels"] == "B1 feedIn, E1 general, E2 controlledLoad"
     streams = {(r["site_id"], r["stream"]): r for r in data["data"]}
-    assert set(streams) == {(S1, "prices"), (S1, "usage"), (S1, "forecasts"), (S2, "prices"), (S2, "usage")}
+    assert set(streams) == {(S1, "prices"), (S1, "usage"), (S2, "prices"), (S2, "usage")}
     s1_usage = streams[(S1, "usage")]
     assert s1_usage["rows"] == sum(1 for u in USAGE if u[0] == S1)
     assert (s1_usage["first_day"], s1_usage["last_day"], s1_usage["missing_days"]) == (str(FIRST), str(LAST), 1)
@@ -343,7 +334,6 @@ def test_summary_json_sites_ranges_counts_freshness_and_week(seeded, capsys):
     assert dt.datetime.fromisoformat(s1_prices["newest"]).utcoffset() == dt.timedelta(hours=10)  # local time
     age = dt.datetime.now(dt.UTC) - newest_actual
     assert abs(s1_prices["age_seconds"] - age.total_seconds()) < 120
-    assert dt.datetime.fromisoformat(streams[(S1, "forecasts")]["newest"]) == ISSUED_AT
     # The last 7 days' cost: 2025-04-03..08 for S1 (window 04-02..08 starts before the data), 05..07 for S2.
     expected = expected_costs(LAST - dt.timedelta(days=6), LAST)
     week = {(r["site_id"], r["day"]): r["net_cents"] for r in data["costs"]}
@@ -398,7 +388,7 @@ def test_empty_database_says_run_backfill(db, capsys, what):
 def test_unmigrated_database(apache_db, capsys):
     code, out, err = run(capsys, apache_db, "summary")
     assert code == 1 and out == ""
-    assert err.startswith("error: the database has no Amber-Home schema yet (missing sites, prices")
+    assert err.startswith("error: the database has no Amber-Home schema yet (missing sites, channels, prices")
     assert err.endswith("— run amber-home migrate\n")
 
 
