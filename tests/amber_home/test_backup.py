@@ -43,7 +43,7 @@ SELECT %(site)s, ct, s, s + d, s + d, (s + d - interval '1 second') AT TIME ZONE
        jsonb_build_object(
            'type', 'ActualInterval', 'duration', 5, 'spotPerKwh', p.spot, 'perKwh', p.per_kwh,
            'date', ((s + d - interval '1 second') AT TIME ZONE 'Etc/GMT-10')::date,
-           'nemTime', to_char(s + d, 'YYYY-MM-DD"T"HH24:MI:SS"+10:00"'),
+           'nemTime', to_char((s + d) AT TIME ZONE 'Etc/GMT-10', 'YYYY-MM-DD"T"HH24:MI:SS"+10:00"'),
            'startTime', to_char((s + interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            'endTime', to_char((s + d) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            'renewables', p.renewables, 'channelType', ct,
@@ -76,7 +76,7 @@ SELECT %(site)s, ch.id, ch.type, s, s + d, s + d, (s + d - interval '1 second') 
        jsonb_build_object(
            'type', 'Usage', 'duration', 30, 'spotPerKwh', u.spot, 'perKwh', u.per_kwh,
            'date', ((s + d - interval '1 second') AT TIME ZONE 'Etc/GMT-10')::date,
-           'nemTime', to_char(s + d, 'YYYY-MM-DD"T"HH24:MI:SS"+10:00"'),
+           'nemTime', to_char((s + d) AT TIME ZONE 'Etc/GMT-10', 'YYYY-MM-DD"T"HH24:MI:SS"+10:00"'),
            'startTime', to_char((s + interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            'endTime', to_char((s + d) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            'renewables', u.renewables, 'channelType', ch.type,
