@@ -493,6 +493,8 @@ def restore(
             archive_major = int(manifest.pg_dump_version.split(".")[0])
             _require_major(pg_restore, archive_major, what=f"an archive made by pg_dump {archive_major}")
         _refuse_other_sessions(conn)
+        # Before anything is dropped: the archive's TimescaleDB version must be installable here.
+        _require_extension_version(conn, manifest)
         relations = _user_relations(conn)
         database = conn.info.dbname
     if relations and not replace:
@@ -608,21 +610,29 @@ def _recreate_database(url: str, database: str, where: str) -> None:
     )
 
 
+def _require_extension_version(conn: psycopg.Connection, manifest: Manifest | None) -> None:
+    wanted = manifest.timescaledb_version if manifest is not None else None
+    if wanted is None:
+        return
+    available = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_available_extension_versions WHERE name = 'timescaledb' AND version = %s)",
+        (wanted,),
+    ).fetchone()[0]
+    if not available:
+        raise BackupError(
+            f"the backup was made with TimescaleDB {wanted}, which this server does not have: restore on a "
+            f"server with TimescaleDB {wanted} (TimescaleDB restores only into the version that dumped), then "
+            "ALTER EXTENSION timescaledb UPDATE"
+        )
+
+
 def _prepare_extension(conn: psycopg.Connection, manifest: Manifest | None) -> None:
     """timescaledb at the archive's version: TimescaleDB restores only into the version that dumped."""
     wanted = manifest.timescaledb_version if manifest is not None else None
     installed, _license = _timescaledb(conn)
     if installed is None:
         if wanted is not None:
-            available = conn.execute(
-                "SELECT EXISTS (SELECT FROM pg_available_extension_versions WHERE name = 'timescaledb' AND version = %s)",
-                (wanted,),
-            ).fetchone()[0]
-            if not available:
-                raise BackupError(
-                    f"the backup was made with TimescaleDB {wanted}, which this server does not have: restore "
-                    f"on a server with TimescaleDB {wanted}, then ALTER EXTENSION timescaledb UPDATE"
-                )
+            _require_extension_version(conn, manifest)
             conn.execute(sql.SQL("CREATE EXTENSION timescaledb VERSION {}").format(sql.Literal(wanted)))
         else:
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")

@@ -61,6 +61,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                         "its manifest goes to FILE.manifest.json")
     args = parser.parse_args(argv)
 
+    import psycopg
+
     from amber.config import load_settings_or_exit
     from amber.secret import redact_url
     from amber_home.backup import BackupError, backup, default_archive_name
@@ -73,6 +75,12 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         result = backup(settings.database_url, output, environ=environ)
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        # A statement the server refused (e.g. a role without the needed privileges); libpq never puts the
+        # password in its messages.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: the database refused the backup: {first}", file=sys.stderr)
         return 1
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -28,6 +28,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                         help="replace a database that is not empty (everything in it is lost)")
     args = parser.parse_args(argv)
 
+    import psycopg
+
     from amber.config import load_settings_or_exit
     from amber.secret import redact_url
     from amber_home.backup import BackupError, manifest_path, restore
@@ -42,8 +44,17 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for line in result.restore_errors:
+    except psycopg.Error as exc:
+        # A statement the server refused (e.g. a role without the needed privileges); libpq never puts the
+        # password in its messages.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: the database refused the restore: {first}", file=sys.stderr)
+        return 1
+    for line in result.restore_errors[:5]:
         print(f"warning: pg_restore: {line}", file=sys.stderr)
+    if len(result.restore_errors) > 5:
+        print(f"warning: pg_restore: … {len(result.restore_errors) - 5} more (the restore was verified nonetheless)",
+              file=sys.stderr)
     how = "replaced the database" if result.replaced else "empty database"
     print(f"restored {args.archive} into {where} ({how}; timescaledb_pre_restore, pg_restore, "
           "timescaledb_post_restore)")

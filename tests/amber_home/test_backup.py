@@ -356,3 +356,21 @@ def test_restore_without_a_manifest_restores_and_says_it_is_unverified(archive, 
     assert "not verified: no manifest plain.dump.manifest.json" in out
     restored = stats(empty_db)
     assert restored["tables"] == source["tables"] and restored["aggregates"] == source["aggregates"]
+
+
+def test_restore_checks_the_timescaledb_version_before_replacing_anything(archive, apache_db, pg17_bin, tmp_path,
+                                                                           capsys):
+    path, _, _ = archive
+    copy = tmp_path / "future.dump"
+    copy.write_bytes(path.read_bytes())
+    manifest = json.loads(Path(f"{path}.manifest.json").read_text())
+    manifest["timescaledb_version"] = "2.99.0"
+    Path(f"{copy}.manifest.json").write_text(json.dumps(manifest))
+    env = {"DATABASE_URL": apache_db, "AMBER_PG_BIN": str(pg17_bin)}
+    assert main(["migrate"], env) == 0
+    capsys.readouterr()
+    assert main(["restore", str(copy), "--yes"], env) == 1
+    err = capsys.readouterr().err
+    assert "made with TimescaleDB 2.99.0, which this server does not have" in err and len(err.strip().splitlines()) == 1
+    with psycopg.connect(apache_db) as conn:  # not dropped
+        assert conn.execute("SELECT to_regclass('prices')").fetchone()[0] is not None
