@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Downloads Debian 13 (trixie) packages and unpacks them into a folder, without installing anything on the
 # host: `apt-get download` + `dpkg -x` under a private apt configuration (own sources list, state and cache
 # under the given folder), so the host's apt lists and dpkg database are never touched. Dependencies are
@@ -12,8 +13,9 @@ DEBIAN_UNPACK_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 debian_unpack() {
     local cache=$1 root=$2; shift 2
     local packages=("$@") mirror apt tmp deb
-    command -v apt-get >/dev/null && command -v dpkg >/dev/null \
-        || { echo "error: apt-get and dpkg are needed (Debian/Ubuntu host)" >&2; return 1; }
+    if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
+        echo "error: apt-get and dpkg are needed (Debian/Ubuntu host)" >&2; return 1
+    fi
     [ -r "$DEBIAN_UNPACK_KEYRING" ] \
         || { echo "error: $DEBIAN_UNPACK_KEYRING is missing; install the debian-archive-keyring package" >&2; return 1; }
     mirror=$(debian_mirror) || return 1
