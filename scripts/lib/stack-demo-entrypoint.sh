@@ -14,7 +14,7 @@ if [ -z "${AMBER_API_KEY:-}" ] && [ -z "${AMBER_API_KEY_FILE:-}" ] && [ -n "${AM
     AMBER_API_BASE_URL=${AMBER_API_BASE_URL:-$AMBER_DEMO_API_BASE_URL}
     export AMBER_API_KEY AMBER_API_BASE_URL
     echo "demo mode: AMBER_API_KEY is not set, so 'amber-home ${1:-}' uses the simulator at" \
-         "$AMBER_API_BASE_URL (simulated data). For your own data put your key in .env and run" \
-         "'docker compose up -d' again." >&2
+         "$AMBER_API_BASE_URL (simulated data). For your own data: 'docker compose down -v' (drops the" \
+         "demo's data), put your key in .env, 'docker compose up -d'." >&2
 fi
 exec amber-home "$@"
