@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("amber_home.commands.simulate", "run the Amber API simulator on loopback (no API key needed)"),
     "doctor": ("amber_home.doctor", "check the API key, database, TimescaleDB and migrations"),
     "export": ("amber_home.commands.export", "run the Prometheus exporter and alert relay"),
+    "backfill": ("amber_home.commands.backfill", "load the price and usage history into the database (resumable)"),
     "backup": ("amber_home.commands.backup", "write a pg_dump archive of the database and its manifest"),
     "restore": ("amber_home.commands.restore", "restore a backup archive into an empty database and verify it"),
     "query": ("amber_home.commands.query", "read-only queries: summary, costs, prices, usage, sql"),

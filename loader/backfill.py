@@ -82,6 +82,12 @@ APPLICATION_NAME = "amber-home backfill"
 REFRESH_EVERY = 50  # windows between aggregate refreshes (about 7 minutes at 38 requests per 5 minutes)
 
 
+class _GaveUp(Exception):
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"gave up after {attempts} attempts")
+        self.attempts = attempts
+
+
 class BackfillError(RuntimeError):
     """The backfill cannot go on; the message is one line saying why and what to do. Everything
     committed so far stays, so running again continues where it stopped."""
@@ -294,7 +300,13 @@ class _Backfill:
     # -- the run ------------------------------------------------------------------------------------
 
     def prepare(self, start_date: dt.date | None, site_ids: Sequence[str] | None) -> Plan:
-        sites = select_sites(self.client.sites(), site_ids)
+        try:
+            sites = select_sites(self.api("Amber /sites", "asking", self.client.sites), site_ids)
+        except _GaveUp as exc:
+            raise BackfillError(
+                f"cannot list the sites: Amber failed {exc.attempts} times ({exc.__cause__}); run the backfill"
+                " again later"
+            ) from exc.__cause__
         self.db("saving sites and channels", lambda conn: db.upsert_sites(conn, sites))
         done = self.db("reading backfill progress", lambda conn: completed_windows(conn, [s.id for s in sites]))
         plan = plan_backfill(sites, start_date=start_date, today=nem_today(self.clock()), done=done)
@@ -421,57 +433,69 @@ class _Backfill:
         return len(kept), written, complete
 
     def _fetch(self, site: Site, window: Window) -> list | None:
+        """The window's items, or None when Amber kept failing (reported; a rerun retries it)."""
+
+        def request() -> list:
+            self.tally.requests += 1
+            if window.stream == PRICES:
+                return self.client.prices(site.id, window.start, window.end, resolution=site.interval_length)
+            return self.client.usage(site.id, window.start, window.end)
+
+        try:
+            return self.api(str(window), "fetching the window", request)
+        except _GaveUp as exc:
+            logger.error("%s: FAILED after %d attempts (%s); skipped — run the backfill again to retry it",
+                         window, exc.attempts, exc.__cause__)  # fmt: skip
+            return None
+        except AmberNotFoundError as exc:
+            raise BackfillError(
+                f"{window}: Amber no longer knows site {site.id} ({exc}); run the backfill again to"
+                " reload the site list"
+            ) from exc
+
+    def api(self, what: str, action: str, request: Callable[[], T]) -> T:
+        """`request()`, surviving rate limits (wait for the reset, try again) and, up to
+        `window_attempts` times, Amber being unavailable or answering with an unusable body. Raises
+        _GaveUp (with the last error as its cause) when the attempts are used up."""
         attempts = 0
         rate_limited = 0
         while True:
-            self.tally.requests += 1
             try:
-                if window.stream == PRICES:
-                    return self.client.prices(site.id, window.start, window.end, resolution=site.interval_length)
-                return self.client.usage(site.id, window.start, window.end)
+                return request()
             except AmberRateLimitedError as exc:
                 rate_limited += 1
                 self.tally.rate_limited += 1
                 if rate_limited > self.retry.rate_limited_attempts:
                     raise BackfillError(
-                        f"{window}: still rate limited after waiting {rate_limited} times; another program"
+                        f"{what}: still rate limited after waiting {rate_limited - 1} times; another program"
                         " is using up this API key's requests — stop it or run the backfill later"
                     ) from exc
                 wait = exc.wait_seconds if exc.wait_seconds is not None else self.client.budget.window
                 logger.warning(
                     "%s: rate limited by Amber (HTTP 429: another program is using this API key's requests);"
-                    " waiting %.0f s for the reset, then fetching the window again",
-                    window,
+                    " waiting %.0f s for the reset, then %s again",
+                    what,
                     wait,
+                    action,
                 )
-                # The client's budget now blocks until the reset; the next fetch waits there.
+                # The client's budget now blocks until the reset, so the next request waits there.
                 if self.client.budget.blocked_until is None:
                     self.sleeper(wait)
             except (AmberUnavailableError, AmberResponseError) as exc:
                 attempts += 1
                 if attempts >= self.retry.window_attempts:
-                    logger.error(
-                        "%s: FAILED after %d attempts (%s); skipped — run the backfill again to retry it",
-                        window,
-                        attempts,
-                        exc,
-                    )
-                    return None
+                    raise _GaveUp(attempts) from exc
                 delay = self.retry.retry_delay * attempts
                 logger.warning(
-                    "%s: %s; fetching the window again in %.0f s (attempt %d of %d)",
-                    window,
+                    "%s: %s; %s again in %.0f s (attempt %d of %d)",
+                    what,
                     exc,
+                    action,
                     delay,
                     attempts + 1,
                     self.retry.window_attempts,
                 )
                 self.sleeper(delay)
-            except AmberNotFoundError as exc:
-                raise BackfillError(
-                    f"{window}: Amber no longer knows site {site.id} ({exc}); run the backfill again to"
-                    " reload the site list"
-                ) from exc
 
     # -- aggregates ---------------------------------------------------------------------------------
 

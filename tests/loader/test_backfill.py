@@ -144,21 +144,26 @@ def sim_site(sim, site_id: str):
         return next(s for s in client.sites() if s.id == site_id)
 
 
-def assert_equals_truth(sim, url: str, site_ids=None, *, start_date: dt.date | None = None) -> None:
-    """Every interval the simulator has for the backfilled days is in the database exactly once, with
-    its final values, and nothing else is."""
+def assert_equals_truth(
+    sim, url: str, site_ids=None, *, start_date: dt.date | None = None, through: dt.date | None = None
+) -> None:
+    """Every interval the simulator has for the backfilled days (up to NEM day `through`, if given) is
+    in the database exactly once, with its final values, and nothing else is."""
     now = sim.clock.now()
     today = nem_today(now)
+    until = now if through is None else min(now, nem_midnight(through + DAY))
     for site_id in site_ids or sim.site_ids:
         site = sim_site(sim, site_id)
-        span = stream_span(site, PRICES, start_date=start_date, today=today)
-        expected = truth_prices(sim, site_id, *span)
-        got = db_prices(url, site_id, now)
+        first, last = stream_span(site, PRICES, start_date=start_date, today=today)
+        expected = truth_prices(sim, site_id, first, last if through is None else min(last, through))
+        got = db_prices(url, site_id, until)
         assert got == expected, f"prices of {site_id} differ from the truth"
         assert len({(r[0], r[1]) for r in got}) == len(got)
         span = stream_span(site, USAGE, start_date=start_date, today=today)
-        expected = truth_usage(sim, site_id, *span) if span else []
-        got = db_usage(url, site_id)
+        assert span, "the test should cover some usage"
+        first, last = span
+        expected = truth_usage(sim, site_id, first, last if through is None else min(last, through))
+        got = [r for r in db_usage(url, site_id) if through is None or r[2] <= through]
         assert got == expected, f"usage of {site_id} differs from the truth"
         assert expected, "the test should cover some usage"
 
@@ -405,3 +410,55 @@ def test_aggregates_are_refreshed_every_n_windows_over_the_written_range(db_url,
         batch = windows[3 * k : 3 * k + 3]
         assert start == nem_midnight(min(w.start for w in batch))
         assert end == nem_midnight(max(w.end for w in batch) + DAY)
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+
+def run_cli(args: list[str], environ: dict, capsys) -> tuple[int, str, str]:
+    from amber_home.cli import main
+
+    code = main(["backfill", *args], environ)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_errors_are_one_line_naming_the_fix(capsys):
+    from amber.factory import NO_KEY
+
+    environ = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "AMBER_API_KEY": KEY}
+    code, out, err = run_cli(["--from", "2025-13-01"], environ, capsys)
+    assert (code, out, err) == (2, "", "error: --from '2025-13-01' is not a date: use YYYY-MM-DD, e.g. 2024-07-01\n")
+    code, _, err = run_cli(["--from", "2999-01-01"], environ, capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: --from 2999-01-01 is in the future")
+    code, _, err = run_cli(["--site", "no such site"], environ, capsys)
+    assert code == 2 and err.startswith("error: --site no such site: not a site ID")
+    code, _, err = run_cli([], {"DATABASE_URL": environ["DATABASE_URL"]}, capsys)
+    assert (code, err) == (2, f"error: {NO_KEY}\n")
+    for _, _, text in (run_cli(["--from", "x"], environ, capsys),):
+        assert KEY not in text
+
+
+def test_cli_dry_run_prints_the_plan_and_calls_only_sites(apache_db, capsys):
+    with SimulatorServer(sim_config(sites=2, start=None, speed=1.0, rate_limit=50)) as sim:
+        environ = {"DATABASE_URL": apache_db, "AMBER_API_KEY": sim.api_key, "AMBER_API_BASE_URL": sim.base_url}
+        code, out, err = run_cli(["--dry-run", "--site", sim.site_ids[0]], environ, capsys)
+        assert code == 0, err
+        assert sim.stats.requests == {"sites": 1}
+        total = expected_requests(sim, site_ids=[sim.site_ids[0]])
+    lines = out.splitlines()
+    assert lines[0].startswith("Backfill plan on ")
+    assert lines[1] == f"  site {sim.site_ids[0]}"
+    assert lines[-1].startswith(f"Total: {total} requests; at 38 requests per 300 s (12 kept for the exporter)")
+    assert sum(1 for line in lines if line.startswith("      ")) == total  # one line per window
+    with psycopg.connect(apache_db) as conn:  # nothing written, not even migrated
+        assert conn.execute("SELECT to_regclass('backfill_progress')").fetchone() == (None,)
+    assert KEY not in out + err
+
+
+def test_cli_unknown_site_is_one_line(apache_db, capsys):
+    with SimulatorServer(sim_config(sites=1, start=None, speed=1.0)) as sim:
+        environ = {"DATABASE_URL": apache_db, "AMBER_API_KEY": sim.api_key, "AMBER_API_BASE_URL": sim.base_url}
+        code, out, err = run_cli(["--site", "01NOSUCHSITE"], environ, capsys)
+    assert code == 1
+    assert err.endswith("check AMBER_SITE_ID or --site\n") and err.startswith("error: site 01NOSUCHSITE is not on")
