@@ -311,6 +311,7 @@ def test_dockerfile_uses_one_slim_python_base_a_non_root_user_and_amber_home():
     assert users and not users[-1].startswith(("0", "root")), "the image must run as a non-root user"
     assert [value for op, value in instructions if op == "ENTRYPOINT"] == ['["amber-home"]']
     assert any(op == "RUN" and "uv sync --no-dev" in value for op, value in instructions)
+    assert os.access(DEMO_ENTRYPOINT, os.X_OK), "the image links the demo entrypoint as a command"
 
 
 def test_dockerfile_copies_what_exists_and_is_not_ignored():
