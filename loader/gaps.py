@@ -1,0 +1,310 @@
+"""Gap healing: find the intervals missing (or not yet final) in a recent window and fetch them again.
+
+    expected_series(sites, *, now, days, ...) -> [Series, ...]      pure: what should be stored
+    find_gaps(conn, series, *, usage_settled_before) -> [Gap, ...]   SQL: what is missing or unsettled
+    nem_windows(starts) -> [(first, last), ...]                      pure: fewest NEM-date windows <= 7 days
+    heal(client, conn, sites, *, now, days, ...) -> HealReport        detect, fetch, detect again
+
+What counts as a gap (within the last GAP_HEAL_DAYS NEM days)
+    prices  per site x channel type (the site's channels), at the site's interval length: every interval
+            that ended at least HEAL_GRACE (15 min) ago must be stored as an ActualInterval. A missing row
+            or one still CurrentInterval (an estimate, or a final current price whose actual never came)
+            is a gap. Younger intervals are the follow loop's business.
+    usage   per site x channel identifier, at USAGE_RESOLUTION (30 min, the API's default), from the
+            site's activeFrom to yesterday (NEM; today is empty by design) or its closedOn: every interval
+            must be stored. An 'estimated' row is a gap too when its day is before `usage_settled_before`
+            (older than the hourly usage re-fetch reaches, so nothing else would revise it).
+    Days outside the site's supply (before activeFrom, after closedOn) are never expected.
+
+The SQL builds the expected interval starts with generate_series per series and anti-joins the stored
+rows (the hypertable is only read in the window's chunks). The missing starts are turned into the
+fewest whole-NEM-date windows of at most 7 days (one request each: Amber answers whole NEM days), per
+site and stream, and fetched through `loader.sync` (the shared write path, so healing can never
+duplicate or downgrade a row). Intervals Amber does not serve (a channel added later, a day the meter
+never reported) stay missing after their fetch: `HealReport.unserved` names their days so the caller
+can stop asking for a while instead of fetching them every hour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from amber.client import MAX_RANGE_DAYS, AmberClient
+from amber.models import Site
+from loader.schedule import nem_date, nem_midnight, nem_today
+
+__all__ = [
+    "HEAL_GRACE",
+    "PRICES",
+    "USAGE",
+    "USAGE_RESOLUTION",
+    "Gap",
+    "HealReport",
+    "Series",
+    "expected_series",
+    "find_gaps",
+    "heal",
+    "nem_windows",
+    "site_is_open",
+]
+
+logger = logging.getLogger(__name__)
+
+PRICES = "prices"
+USAGE = "usage"
+USAGE_RESOLUTION = 30  # minutes; what /usage answers without `resolution`
+HEAL_GRACE = dt.timedelta(minutes=15)  # intervals younger than this are left to the follow loop
+DAY = dt.timedelta(days=1)
+
+DateWindow = tuple[dt.date, dt.date]  # NEM dates, inclusive
+
+
+@dataclass(frozen=True)
+class Series:
+    """Intervals that should be stored: `step_minutes` apart from `first` (inclusive) to `stop`
+    (every expected interval ends at or before it), for one site and channel type (prices) or
+    channel identifier (usage)."""
+
+    site_id: str
+    stream: str
+    key: str
+    step_minutes: int
+    first: dt.datetime
+    stop: dt.datetime
+
+
+@dataclass(frozen=True)
+class Gap:
+    site_id: str
+    stream: str
+    key: str
+    interval_start: dt.datetime
+    stored: str | None  # None: missing; else the stored interval_type / quality that is not final
+
+
+@dataclass
+class HealReport:
+    windows: list[tuple[str, str, dt.date, dt.date]] = field(default_factory=list)  # (site, stream, first, last)
+    requests: int = 0
+    gaps_before: int = 0
+    gaps_after: int = 0
+    written: int = 0  # rows written to prices and usage (forecasts not counted)
+    usage_written: int = 0
+    unserved: dict[tuple[str, str], set[dt.date]] = field(default_factory=dict)  # still missing after a fetch
+
+    def spans(self) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The fetched windows as UTC [start, end) spans (for refreshing aggregates)."""
+        return [(nem_midnight(first), nem_midnight(last) + DAY) for _site, _stream, first, last in self.windows]
+
+
+def site_is_open(site: Site, today: dt.date) -> bool:
+    """Whether the site is supplied today: not pending, active already, not closed."""
+    if site.status == "pending" or site.active_from is None or site.active_from > today:
+        return False
+    if site.status == "closed":
+        return False
+    return site.closed_on is None or site.closed_on >= today
+
+
+def _site_minutes(site: Site) -> int:
+    return site.interval_length if site.interval_length in (5, 30) else 30
+
+
+def expected_series(
+    sites: Iterable[Site],
+    *,
+    now: dt.datetime,
+    days: int,
+    streams: Collection[str] = (PRICES, USAGE),
+    usage_resolution: int = USAGE_RESOLUTION,
+    grace: dt.timedelta = HEAL_GRACE,
+) -> list[Series]:
+    """The series whose last `days` NEM days (today included for prices) should be complete at `now`."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    today = nem_today(now)
+    window_first = nem_midnight(today - dt.timedelta(days=days))
+    out: list[Series] = []
+    for site in sites:
+        if site.active_from is None or site.status == "pending":
+            continue
+        first = max(window_first, nem_midnight(site.active_from))
+        supply_end = nem_midnight(site.closed_on) + DAY if site.closed_on is not None else None
+        if PRICES in streams:
+            minutes = _site_minutes(site)
+            stop = now - grace
+            if supply_end is not None:
+                stop = min(stop, supply_end)
+            if stop > first:
+                for channel_type in dict.fromkeys(c.type for c in site.channels):
+                    out.append(Series(site.id, PRICES, channel_type, minutes, first, stop))
+        if USAGE in streams:
+            stop = nem_midnight(today)  # usage for today is empty by design
+            if supply_end is not None:
+                stop = min(stop, supply_end)
+            if stop > first:
+                for channel in site.channels:
+                    out.append(Series(site.id, USAGE, channel.identifier, usage_resolution, first, stop))
+    return out
+
+
+_FIND_PRICE_GAPS = """
+WITH series AS (
+    SELECT * FROM unnest(%(site)s::text[], %(key)s::text[], %(step)s::int[],
+                         %(first)s::timestamptz[], %(stop)s::timestamptz[])
+        AS s(site_id, key, step, first, stop)
+), expected AS (
+    SELECT s.site_id, s.key, g.interval_start
+    FROM series AS s,
+         generate_series(s.first, s.stop - make_interval(mins => s.step), make_interval(mins => s.step))
+             AS g(interval_start)
+), stored AS (
+    SELECT site_id, channel_type, interval_start, interval_type
+    FROM prices
+    WHERE site_id = ANY(%(site)s) AND interval_start >= %(low)s AND interval_start < %(high)s
+)
+SELECT e.site_id, e.key, e.interval_start, p.interval_type
+FROM expected AS e
+LEFT JOIN stored AS p
+       ON p.site_id = e.site_id AND p.channel_type = e.key AND p.interval_start = e.interval_start
+WHERE p.interval_type IS DISTINCT FROM 'ActualInterval'
+ORDER BY 1, 2, 3
+"""
+
+_FIND_USAGE_GAPS = """
+WITH series AS (
+    SELECT * FROM unnest(%(site)s::text[], %(key)s::text[], %(step)s::int[],
+                         %(first)s::timestamptz[], %(stop)s::timestamptz[])
+        AS s(site_id, key, step, first, stop)
+), expected AS (
+    SELECT s.site_id, s.key, g.interval_start
+    FROM series AS s,
+         generate_series(s.first, s.stop - make_interval(mins => s.step), make_interval(mins => s.step))
+             AS g(interval_start)
+), stored AS (
+    SELECT site_id, channel_identifier, interval_start, quality
+    FROM usage
+    WHERE site_id = ANY(%(site)s) AND interval_start >= %(low)s AND interval_start < %(high)s
+)
+SELECT e.site_id, e.key, e.interval_start, u.quality
+FROM expected AS e
+LEFT JOIN stored AS u
+       ON u.site_id = e.site_id AND u.channel_identifier = e.key AND u.interval_start = e.interval_start
+WHERE u.quality IS NULL OR (u.quality = 'estimated' AND e.interval_start < %(settled_before)s)
+ORDER BY 1, 2, 3
+"""
+
+
+def find_gaps(
+    conn: psycopg.Connection, series: Sequence[Series], *, usage_settled_before: dt.datetime | None = None
+) -> list[Gap]:
+    """Expected intervals of `series` that are not stored final: missing prices rows or rows that are not
+    ActualInterval; missing usage rows, or 'estimated' ones starting before `usage_settled_before`."""
+    gaps: list[Gap] = []
+    for stream, query in ((PRICES, _FIND_PRICE_GAPS), (USAGE, _FIND_USAGE_GAPS)):
+        chosen = [s for s in series if s.stream == stream]
+        if not chosen:
+            continue
+        params = {
+            "site": [s.site_id for s in chosen],
+            "key": [s.key for s in chosen],
+            "step": [s.step_minutes for s in chosen],
+            "first": [s.first for s in chosen],
+            "stop": [s.stop for s in chosen],
+            "low": min(s.first for s in chosen),
+            "high": max(s.stop for s in chosen),
+            "settled_before": usage_settled_before or dt.datetime.min.replace(tzinfo=dt.UTC),
+        }
+        for site_id, key, start, stored in conn.execute(query, params).fetchall():
+            gaps.append(Gap(site_id, stream, key, start, stored))
+    return gaps
+
+
+def nem_windows(starts: Iterable[dt.datetime], *, max_days: int = MAX_RANGE_DAYS) -> list[DateWindow]:
+    """The fewest NEM-date windows (first..last inclusive, at most `max_days` dates each) that cover the
+    NEM dates of the interval starts, oldest first. Greedy from the oldest date is optimal; each window
+    ends on its last needed date, so no day is fetched without need."""
+    return date_windows((nem_date(s) for s in starts), max_days=max_days)
+
+
+def date_windows(days: Iterable[dt.date], *, max_days: int = MAX_RANGE_DAYS) -> list[DateWindow]:
+    """The fewest windows of at most `max_days` consecutive dates covering `days` (see nem_windows)."""
+    if max_days < 1:
+        raise ValueError(f"max_days must be at least 1, got {max_days}")
+    windows: list[DateWindow] = []
+    for day in sorted(set(days)):
+        if windows and (day - windows[-1][0]).days < max_days:
+            windows[-1] = (windows[-1][0], day)
+        else:
+            windows.append((day, day))
+    return windows
+
+
+def _days_by_site(gaps: Iterable[Gap]) -> dict[tuple[str, str], set[dt.date]]:
+    days: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
+    for gap in gaps:
+        days[(gap.site_id, gap.stream)].add(nem_date(gap.interval_start))
+    return days
+
+
+def heal(
+    client: AmberClient,
+    conn: psycopg.Connection,
+    sites: Sequence[Site],
+    *,
+    now: dt.datetime,
+    days: int,
+    usage_settled_before: dt.date | None = None,
+    skip: Mapping[tuple[str, str], Collection[dt.date]] | None = None,
+    streams: Collection[str] = (PRICES, USAGE),
+) -> HealReport:
+    """Find the gaps of the last `days` NEM days and fetch their windows; return what was done.
+
+    `skip[(site_id, stream)]` lists NEM dates not to fetch (days Amber recently did not serve).
+    API and database errors propagate: every window written before stays written (each is atomic),
+    and the next heal finds what is still missing."""
+    from loader.sync import load_prices_window, load_usage_window
+
+    skip = skip or {}
+    settled = nem_midnight(usage_settled_before) if usage_settled_before is not None else None
+    series = expected_series(sites, now=now, days=days, streams=streams)
+    gaps = find_gaps(conn, series, usage_settled_before=settled)
+    report = HealReport(gaps_before=len(gaps))
+    if not gaps:
+        return report
+    by_id = {site.id: site for site in sites}
+    wanted = _days_by_site(gaps)
+    for (site_id, stream), dates in sorted(wanted.items()):
+        dates = dates - set(skip.get((site_id, stream), ()))
+        for first, last in date_windows(dates):
+            site = by_id[site_id]
+            if stream == PRICES:
+                result = load_prices_window(client, conn, site, first, last, now=now)
+                written = result.prices.written if result.prices is not None else 0
+            else:
+                result = load_usage_window(client, conn, site, first, last, now=now)
+                written = result.usage.written if result.usage is not None else 0
+                report.usage_written += written
+            report.requests += result.requests
+            report.written += written
+            report.windows.append((site_id, stream, first, last))
+            logger.debug("healed %s %s %s..%s: %d rows written", site_id, stream, first, last, written)
+    remaining = find_gaps(conn, series, usage_settled_before=settled)
+    report.gaps_after = len(remaining)
+    fetched = {(s, st): set() for s, st, _a, _b in report.windows}
+    for site_id, stream, first, last in report.windows:
+        day = first
+        while day <= last:
+            fetched[(site_id, stream)].add(day)
+            day += DAY
+    for key, dates in _days_by_site(remaining).items():
+        unserved = dates & fetched.get(key, set())
+        if unserved:
+            report.unserved[key] = unserved
+    return report
