@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "backfill": ("amber_home.commands.backfill", "load the price and usage history into the database (resumable)"),
     "backup": ("amber_home.commands.backup", "write a pg_dump archive of the database and its manifest"),
     "restore": ("amber_home.commands.restore", "restore a backup archive into an empty database and verify it"),
+    "collect": ("amber_home.commands.collect", "follow prices, forecasts and usage into the database; heal gaps"),
     "query": ("amber_home.commands.query", "read-only queries: summary, costs, prices, usage, sql"),
 }
 
