@@ -127,9 +127,7 @@ def test_one_shots_run_once_and_gate_their_dependants(services):
     for name, service in services.items():
         for dependency, how in service.get("depends_on", {}).items():
             expected = (
-                "service_completed_successfully"
-                if dependency in ONE_SHOTS
-                else ("service_healthy", "service_started")
+                "service_completed_successfully" if dependency in ONE_SHOTS else ("service_healthy", "service_started")
             )
             assert how["condition"] in expected, f"{name} → {dependency}: {how['condition']}"
     assert services["loader"]["depends_on"]["backfill"]["condition"] == "service_completed_successfully"

@@ -98,7 +98,9 @@ def test_native_stack_up_works_end_to_end_and_down_stops_everything(stack_env, t
 
     # The exporter serves a current price, polled from the simulator.
     def current_price():
-        return re.search(r'^amber_price_dollars_per_kwh\{channel="general"[^}]*\} -?\d', get(f"{exporter}/metrics"), re.M)
+        return re.search(
+            r'^amber_price_dollars_per_kwh\{channel="general"[^}]*\} -?\d', get(f"{exporter}/metrics"), re.MULTILINE
+        )
 
     wait_for("a current price on the exporter's /metrics", current_price)
 
@@ -122,7 +124,11 @@ def test_native_stack_up_works_end_to_end_and_down_stops_everything(stack_env, t
     def all_targets_up():
         targets = json.loads(get(f"{prometheus}/api/v1/targets"))["data"]["activeTargets"]
         jobs = {t["labels"]["job"]: t["health"] for t in targets}
-        return jobs if set(jobs) == {"amber-exporter", "prometheus", "alertmanager"} and set(jobs.values()) == {"up"} else None
+        return (
+            jobs
+            if set(jobs) == {"amber-exporter", "prometheus", "alertmanager"} and set(jobs.values()) == {"up"}
+            else None
+        )
 
     wait_for("every Prometheus target up", all_targets_up)
 
