@@ -41,8 +41,9 @@ Request arithmetic (Amber: 50 requests per 5 minutes per account, shared with th
                          = about 1.1, at most 5.1
         30-minute site   2 polls per 30 minutes (+ at most 4 re-polls in the last 5 minutes) + 1/12
                          usage = about 0.45, at most 4.5 in its busiest 5 minutes
-    Healing costs one request per missing window (at most 7 days): after an outage of a week, about
-    2 for prices and 2 for usage per site, once. One 5-minute site: 2-6 of 38 in practice.
+    Healing costs one request per missing window (at most 7 NEM dates): after an outage of a week
+    (GAP_HEAL_DAYS=7), 2 for prices (8 dates up to today) and 1 for usage per site, once. One 5-minute
+    site: 1-6 of the loader's 38 in any 5 minutes; the exporter adds 2-12 of its own.
 
 Resilience: the loop never dies on API errors (unavailable, rate limited, bad response: one log line,
 back off exponentially from 30 s to 5 min, or until the rate-limit reset) or database errors (one line,

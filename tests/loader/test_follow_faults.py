@@ -291,3 +291,54 @@ def test_follower_options_come_from_settings():
                                   "AMBER_SITE_ID": "A,B"})  # fmt: skip
     assert FollowOptions.from_settings(settings) == FollowOptions(("A", "B"), 5, 14, 9)
     assert Follower  # the executor is what `amber-home collect` runs
+
+
+def test_collect_runs_until_sigterm_in_demo_mode(apache_db):
+    # No AMBER_API_KEY: against a non-Amber base URL the collector uses the simulator's demo key.
+    import signal
+    import time
+
+    with SimulatorServer(SimulatorConfig(seed=4, sites=1, resolution=30, history_days=10)) as sim:
+        base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
+        env = {**base, "AMBER_API_BASE_URL": sim.base_url, "DATABASE_URL": apache_db, "LOG_LEVEL": "INFO"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "amber_home.cli", "collect"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            rows = 0
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    with psycopg.connect(apache_db) as conn:
+                        rows = conn.execute("SELECT count(*) FROM usage").fetchone()[0]
+                except psycopg.Error:
+                    rows = 0  # not migrated yet
+                if rows:
+                    break
+                time.sleep(0.5)
+            assert rows > 0, "the collector wrote nothing within 2 minutes"
+            process.send_signal(signal.SIGTERM)
+            _out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 0, err
+    assert "demo key 'sim-key'" in err and "received SIGTERM; stopping" in err and "collector stopped" in err
+    assert "Traceback" not in err
+
+
+def test_an_estimate_repoll_is_skipped_when_the_account_is_nearly_spent(make_world, caplog):
+    # The simulator allows 20 requests per window; 12 are the exporter's and 3 headroom, so once the
+    # start-up cycle has spent a few, estimate re-polls are skipped instead of waiting for the budget.
+    caplog.set_level(logging.INFO, logger="loader.follow")
+    world = make_world(rate_limit=20, estimate_seconds=100, follow={"gap_heal_days": 1})
+    world.follower.run_cycle()
+    assert world.follower.state.polls[world.site_id].estimate is False  # 3 min into the interval: final
+    world.run_for(dt.timedelta(minutes=4))  # the 03:00:50 slot: an estimate; its re-polls are skipped
+    assert "estimate re-poll skipped" in caplog.text
+    polls = world.follower.state.polls[world.site_id]
+    assert polls.estimate and polls.repolls >= 1
+    assert world.sim.stats.rate_limited == 0
+    assert world.sim.stats.requests["prices_current"] == 2  # the two slot polls, no re-poll
