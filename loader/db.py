@@ -8,18 +8,20 @@
 Backfill and follow both write through these functions, so re-running anything is harmless.
 
 How a batch is written
-    1. COPY (binary, explicit types) into a session TEMP staging table with the target's columns and
-       no indexes or constraints (`amber_stage_<table>`, ON COMMIT DELETE ROWS), plus `seq`, the
-       item's position in the batch.
+    1. Binary COPY (explicit types) into a session TEMP staging table `amber_stage_<table>` (ON COMMIT
+       DELETE ROWS; no indexes or constraints) holding the per-row values from loader.rows — numbers as
+       their decimal text — plus `seq`, the item's position in the batch. site_id and the batch time
+       (fetched_at / issued_at) are the same for every row and are bound once as parameters instead.
     2. One INSERT INTO <table> SELECT DISTINCT ON (<key>) ... ORDER BY <key>, <precedence> DESC,
        seq DESC ON CONFLICT (<key>) DO UPDATE ... WHERE <precedence holds> AND <the row changed>
        RETURNING (xmax = 0): duplicates inside the batch collapse to the row that would win anyway
        (highest precedence, then the later item), and the stored row is replaced only when the new one
-       may replace it and differs from it.
+       may replace it and differs from it. The numeric text is cast to numeric here, exactly.
     Each call runs in `with conn.transaction():` — alone it is one transaction; inside a caller's
     transaction it is a savepoint, so a caller can write data and its bookkeeping (backfill_progress)
-    atomically, and a failed batch leaves nothing behind. The staging table is emptied at commit, or
-    truncated at the end of the batch when the call is nested.
+    atomically, and a failed batch leaves nothing behind. The staging table is emptied at commit, and
+    truncated first when the call is nested (an earlier batch of the same transaction may have used it).
+    Measurements and what was tried: bench/README.md ("Ingest").
 
 Precedence (who may overwrite a stored row)
     prices     ActualInterval > CurrentInterval > any other type (a type Amber adds later is stored at
@@ -46,13 +48,14 @@ real PostgreSQL; the PGlite tier cannot COPY).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import pq
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_dumps
 
 from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, PriceInterval, Site, Usage
 from loader import rows as R
@@ -84,9 +87,10 @@ class WriteResult:
 
 EMPTY = WriteResult(0, 0, 0, 0)
 
-# PostgreSQL types of the staged columns, for binary COPY.
-_TYPES = {
-    "site_id": "text",
+# PostgreSQL types of staged columns, for binary COPY. Numbers are staged as their decimal TEXT (see
+# loader.rows) and cast to numeric by the upsert: producing and sending a str costs a quarter of a
+# Decimal, and the cast is exact.
+_STAGE_TYPES = {
     "channel_type": "text",
     "channel_identifier": "text",
     "interval_start": "timestamptz",
@@ -94,11 +98,6 @@ _TYPES = {
     "nem_time": "timestamptz",
     "nem_date": "date",
     "duration_minutes": "int2",
-    "per_kwh": "numeric",
-    "spot_per_kwh": "numeric",
-    "renewables": "numeric",
-    "kwh": "numeric",
-    "cost": "numeric",
     "quality": "text",
     "descriptor": "text",
     "spike_status": "text",
@@ -106,18 +105,27 @@ _TYPES = {
     "interval_type": "text",
     "tariff_period": "text",
     "tariff_season": "text",
-    "tariff_block": "numeric",
     "demand_window": "bool",
-    "advanced_price_low": "numeric",
-    "advanced_price_predicted": "numeric",
-    "advanced_price_high": "numeric",
-    "range_min": "numeric",
-    "range_max": "numeric",
     "raw": "jsonb",
-    "fetched_at": "timestamptz",
-    "issued_at": "timestamptz",
-    "seq": "int4",
 }
+_NUMERIC = frozenset(
+    {"per_kwh", "spot_per_kwh", "renewables", "kwh", "cost", "tariff_block", "advanced_price_low",
+     "advanced_price_predicted", "advanced_price_high", "range_min", "range_max"}
+)  # fmt: skip
+# Values every row of a batch shares: bound once as parameters of the upsert instead of staged per row.
+_CONSTANTS = {"site_id": "%(site_id)s::text", "fetched_at": "%(at)s::timestamptz", "issued_at": "%(at)s::timestamptz"}
+
+
+def _stage_type(column: str) -> str:
+    return "text" if column in _NUMERIC else _STAGE_TYPES[column]
+
+
+def _compact_json(obj: object) -> str:
+    # jsonb keeps no whitespace, so the compact form stores the same value and is cheaper to produce.
+    return _ENCODER.encode(obj)
+
+
+_ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
 
 
 def _rank_sql(column: str) -> str:
@@ -127,15 +135,16 @@ def _rank_sql(column: str) -> str:
 
 @dataclass(frozen=True)
 class _Target:
-    """One table's staging and upsert statements."""
+    """One table's staging table and upsert statement."""
 
     table: str
-    columns: tuple[str, ...]
+    columns: tuple[str, ...]  # the table's columns, as loader.rows orders them
+    staged: tuple[str, ...]  # the columns COPY sends per row (columns minus _CONSTANTS), then seq
     key: tuple[str, ...]  # conflict target
-    stage_key: tuple[str, ...]  # DISTINCT ON key inside one batch
+    batch_key: tuple[str, ...]  # DISTINCT ON key inside one batch (site_id and the batch time are constant)
     order: str  # ORDER BY terms after the key: who wins inside a batch
-    may_replace: str  # WHERE of DO UPDATE, besides "changed"
-    unchanged_ignores: tuple[str, ...] = ()  # columns not compared when deciding "changed"
+    may_replace: str  # WHERE of DO UPDATE, besides "the row changed"
+    unchanged_ignores: tuple[str, ...] = ()  # columns not compared when deciding "the row changed"
 
     @property
     def stage(self) -> str:
@@ -143,45 +152,47 @@ class _Target:
 
     @property
     def create_stage(self) -> str:
-        cols = ", ".join(self.columns)
-        return (
-            f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} ON COMMIT DELETE ROWS AS"
-            f" SELECT {cols}, 0::integer AS seq FROM {self.table} WITH NO DATA"
-        )
+        # No indexes, no constraints: the target table checks everything on INSERT.
+        cols = ", ".join(f"{c} {_stage_type(c)}" for c in self.staged)
+        return f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} ({cols}, seq integer) ON COMMIT DELETE ROWS"
 
     @property
     def copy(self) -> str:
-        return f"COPY {self.stage} ({', '.join(self.columns)}, seq) FROM STDIN (FORMAT BINARY)"
+        return f"COPY {self.stage} ({', '.join(self.staged)}, seq) FROM STDIN (FORMAT BINARY)"
 
     @property
     def types(self) -> list[str]:
-        return [_TYPES[c] for c in (*self.columns, "seq")]
+        return [*(_stage_type(c) for c in self.staged), "int4"]
 
     @property
     def upsert(self) -> str:
-        cols = ", ".join(self.columns)
-        key = ", ".join(self.key)
-        stage_key = ", ".join(self.stage_key)
+        def source(column: str) -> str:
+            if column in _CONSTANTS:
+                return _CONSTANTS[column]
+            return f"{column}::numeric" if column in _NUMERIC else column
+
+        batch_key = ", ".join(self.batch_key)
         updatable = [c for c in self.columns if c not in self.key]
         compared = [c for c in updatable if c not in self.unchanged_ignores]
-        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)
-        old = ", ".join(f"t.{c}" for c in compared)
-        new = ", ".join(f"EXCLUDED.{c}" for c in compared)
         return (
-            f"INSERT INTO {self.table} AS t ({cols})"
-            f" SELECT DISTINCT ON ({stage_key}) {cols} FROM {self.stage}"
-            f" ORDER BY {stage_key}, {self.order}"
-            f" ON CONFLICT ({key}) DO UPDATE SET {sets}"
-            f" WHERE ({self.may_replace}) AND ({old}) IS DISTINCT FROM ({new})"
+            f"INSERT INTO {self.table} AS t ({', '.join(self.columns)})"
+            f" SELECT DISTINCT ON ({batch_key}) {', '.join(map(source, self.columns))} FROM {self.stage}"
+            f" ORDER BY {batch_key}, {self.order}"
+            f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in updatable)}"
+            f" WHERE ({self.may_replace})"
+            f" AND ({', '.join(f't.{c}' for c in compared)}) IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in compared)})"
             f" RETURNING (t.xmax = 0) AS inserted"
         )
 
 
+# Batch keys lead with the interval start: a cheap sort (timestamps compare faster than text) that also
+# feeds the indexes in time order.
 PRICES = _Target(
     table="prices",
     columns=R.PRICE_COLUMNS,
+    staged=R.PRICE_VALUE_COLUMNS,
     key=("site_id", "channel_type", "interval_start"),
-    stage_key=("site_id", "channel_type", "interval_start"),
+    batch_key=("interval_start", "channel_type"),
     order=f"{_rank_sql('interval_type')} DESC, seq DESC",
     may_replace=f"{_rank_sql('EXCLUDED.interval_type')} >= {_rank_sql('t.interval_type')}",
     unchanged_ignores=("fetched_at",),
@@ -189,8 +200,9 @@ PRICES = _Target(
 USAGE = _Target(
     table="usage",
     columns=R.USAGE_COLUMNS,
+    staged=R.USAGE_VALUE_COLUMNS,
     key=("site_id", "channel_identifier", "interval_start"),
-    stage_key=("site_id", "channel_identifier", "interval_start"),
+    batch_key=("interval_start", "channel_identifier"),
     order="(quality = 'billable') DESC, seq DESC",
     may_replace="NOT (t.quality = 'billable' AND EXCLUDED.quality = 'estimated')",
     unchanged_ignores=("fetched_at",),
@@ -200,29 +212,33 @@ USAGE = _Target(
 FORECASTS = _Target(
     table="forecasts",
     columns=R.FORECAST_COLUMNS,
+    staged=R.FORECAST_VALUE_COLUMNS,
     key=("site_id", "channel_type", "interval_start", "horizon_minutes"),
-    stage_key=("site_id", "channel_type", "interval_start"),
+    batch_key=("interval_start", "channel_type"),
     order="seq DESC",
     may_replace="t.issued_at <= EXCLUDED.issued_at",
 )
 
 
-def _write(conn: psycopg.Connection, target: _Target, rows: Iterable[tuple]) -> WriteResult:
-    """Stage `rows` (tuples in target.columns order) and upsert them in one (sub)transaction."""
+def _write(
+    conn: psycopg.Connection, target: _Target, values: Iterable[tuple], *, site_id: str, at: dt.datetime
+) -> WriteResult:
+    """Stage `values` (tuples in target.staged order) and upsert them in one (sub)transaction."""
     nested = conn.info.transaction_status != pq.TransactionStatus.IDLE
     offered = 0
     with conn.transaction(), conn.cursor() as cur:
+        set_json_dumps(_compact_json, context=cur)
         cur.execute(target.create_stage)
         if nested:
             # A previous batch of the caller's open transaction may have left rows here.
             cur.execute(f"TRUNCATE {target.stage}")
         with cur.copy(target.copy) as copy:
             copy.set_types(target.types)
-            for offered, row in enumerate(rows, 1):
+            for offered, row in enumerate(values, 1):
                 copy.write_row((*row, offered))
         if not offered:
             return EMPTY
-        cur.execute(target.upsert)
+        cur.execute(target.upsert, {"site_id": site_id, "at": at})
         flags = cur.fetchall()
     written = len(flags)
     inserted = sum(1 for (new,) in flags if new)
@@ -234,9 +250,8 @@ def write_prices(
 ) -> WriteResult:
     """Upsert the Actual/Current (and any unknown-type) intervals into `prices`; ForecastIntervals in
     `intervals` are skipped here — they go to write_forecasts."""
-    result = _write(
-        conn, PRICES, (R.price_row(site_id, i, fetched_at) for i in intervals if not R.is_forecast(i))
-    )
+    values = (R.price_values(i) for i in intervals if not R.is_forecast(i))
+    result = _write(conn, PRICES, values, site_id=site_id, at=fetched_at)
     logger.debug("prices %s: %s", site_id, result)
     return result
 
@@ -246,9 +261,8 @@ def write_forecasts(
 ) -> WriteResult:
     """Upsert the ForecastIntervals in `intervals` into `forecasts`, issued at `issued_at` (when they
     were fetched); other interval types are skipped."""
-    result = _write(
-        conn, FORECASTS, (R.forecast_row(site_id, i, issued_at) for i in intervals if R.is_forecast(i))
-    )
+    values = (R.forecast_values(i) for i in intervals if R.is_forecast(i))
+    result = _write(conn, FORECASTS, values, site_id=site_id, at=issued_at)
     logger.debug("forecasts %s: %s", site_id, result)
     return result
 
@@ -257,7 +271,7 @@ def write_usage(
     conn: psycopg.Connection, site_id: str, usage: Iterable[Usage], *, fetched_at: dt.datetime
 ) -> WriteResult:
     """Upsert usage rows; a billable row is never overwritten by an estimated one."""
-    result = _write(conn, USAGE, (R.usage_row(site_id, u, fetched_at) for u in usage))
+    result = _write(conn, USAGE, (R.usage_values(u) for u in usage), site_id=site_id, at=fetched_at)
     logger.debug("usage %s: %s", site_id, result)
     return result
 

@@ -3,6 +3,8 @@
     price_row(site_id, interval, fetched_at)     -> tuple in PRICE_COLUMNS order     (table prices)
     forecast_row(site_id, interval, issued_at)   -> tuple in FORECAST_COLUMNS order  (table forecasts)
     usage_row(site_id, usage, fetched_at)        -> tuple in USAGE_COLUMNS order     (table usage)
+    price_values / forecast_values / usage_values(model) -> the same without the per-batch constants
+                                                    (site_id, fetched_at / issued_at): *_VALUE_COLUMNS
     site_row(site), channel_rows(site)           -> tuples for sites / channels
     aligned_start(start_time)                    -> interval_start
 
@@ -13,10 +15,11 @@ API rows and hand-written fixtures have) is kept as given; only a startTime at e
 moved. nem_time and the NEM date are stored as the API gives them.
 
 Exact numbers: the parser reads JSON numbers as floats. Python's repr() of a float parsed from JSON is
-the shortest text that parses back to the same float, which for the API's short decimals (26.60356,
--0.0123) is the text Amber sent. Numeric columns get Decimal(str(value)), never Decimal(value) (that
-would be the binary expansion, 26.603560000000001...), so the database holds the API's decimal exactly
-and SQL sums are exact.
+the shortest text that parses back to the same float, which for the API's decimals (26.60356, -0.0123,
+10.782863) is the text Amber sent. Numeric columns therefore carry that TEXT (a str; `exact()`), and the
+database parses it into numeric: never float arithmetic, never Decimal(value) (the binary expansion,
+26.603560000000001...), so the database holds the API's decimal exactly and SQL sums are exact. (Text
+rather than Decimal objects because that is also ~4x cheaper to produce and send; see bench/README.md.)
 
 `raw` is the API's object exactly as received (a dict); the writer sends it as jsonb.
 """
@@ -39,18 +42,24 @@ from amber.models import (
 __all__ = [
     "CHANNEL_COLUMNS",
     "FORECAST_COLUMNS",
+    "FORECAST_VALUE_COLUMNS",
     "PRICE_COLUMNS",
+    "PRICE_VALUE_COLUMNS",
     "SITE_COLUMNS",
     "USAGE_COLUMNS",
+    "USAGE_VALUE_COLUMNS",
     "aligned_start",
     "channel_rows",
     "exact",
     "forecast_row",
+    "forecast_values",
     "is_forecast",
     "price_rank",
     "price_row",
+    "price_values",
     "site_row",
     "usage_row",
+    "usage_values",
 ]
 
 PRICE_COLUMNS = (
@@ -72,6 +81,10 @@ USAGE_COLUMNS = (
     "duration_minutes", "kwh", "cost", "quality", "per_kwh", "spot_per_kwh", "renewables", "descriptor",
     "spike_status", "tariff_period", "tariff_season", "tariff_block", "demand_window", "raw", "fetched_at",
 )  # fmt: skip
+# The same without the values every row of a batch shares (site_id, fetched_at / issued_at): what db.py stages.
+PRICE_VALUE_COLUMNS = PRICE_COLUMNS[1:-1]
+FORECAST_VALUE_COLUMNS = tuple(c for c in FORECAST_COLUMNS if c not in ("site_id", "issued_at"))
+USAGE_VALUE_COLUMNS = USAGE_COLUMNS[1:-1]
 SITE_COLUMNS = ("site_id", "nmi", "network", "status", "active_from", "closed_on", "interval_length_minutes", "raw")
 CHANNEL_COLUMNS = ("site_id", "identifier", "type", "tariff")
 
@@ -90,11 +103,11 @@ def aligned_start(start_time: dt.datetime) -> dt.datetime:
     return start_time
 
 
-def exact(value: float | int | Decimal | None) -> Decimal | None:
-    """The decimal the API sent for a JSON number (see the module docstring); None stays None."""
+def exact(value: float | int | Decimal | None) -> str | None:
+    """The decimal text the API sent for a JSON number (see the module docstring); None stays None."""
     if value is None:
         return None
-    return Decimal(str(value))
+    return str(value)  # float: repr, the shortest round-trip text; int and Decimal: their exact text
 
 
 def is_forecast(interval: PriceInterval) -> bool:
@@ -124,19 +137,21 @@ def _price_tail(interval: PriceInterval) -> tuple:
     )
 
 
-def price_row(site_id: str, interval: PriceInterval, fetched_at: dt.datetime) -> tuple:
-    """One `prices` row (PRICE_COLUMNS order)."""
+# Required numbers are never None, so they go through str() directly (what exact() does for a value).
+
+
+def price_values(interval: PriceInterval) -> tuple:
+    """A `prices` row without site_id and fetched_at (PRICE_VALUE_COLUMNS order)."""
     return (
-        site_id,
         interval.channel_type,
         aligned_start(interval.start_time),
         interval.end_time,
         interval.nem_time,
         interval.date,
         interval.duration,
-        exact(interval.per_kwh),
-        exact(interval.spot_per_kwh),
-        exact(interval.renewables),
+        str(interval.per_kwh),
+        str(interval.spot_per_kwh),
+        str(interval.renewables),
         interval.descriptor,
         interval.spike_status,
         interval.estimate,
@@ -144,24 +159,26 @@ def price_row(site_id: str, interval: PriceInterval, fetched_at: dt.datetime) ->
         *_tariff(interval.tariff_information),
         *_price_tail(interval),
         interval.raw,
-        fetched_at,
     )
 
 
-def forecast_row(site_id: str, interval: PriceInterval, issued_at: dt.datetime) -> tuple:
-    """One `forecasts` row (FORECAST_COLUMNS order; horizon_minutes is generated by the table)."""
+def price_row(site_id: str, interval: PriceInterval, fetched_at: dt.datetime) -> tuple:
+    """One `prices` row (PRICE_COLUMNS order)."""
+    return (site_id, *price_values(interval), fetched_at)
+
+
+def forecast_values(interval: PriceInterval) -> tuple:
+    """A `forecasts` row without site_id and issued_at (FORECAST_VALUE_COLUMNS order)."""
     return (
-        site_id,
         interval.channel_type,
         aligned_start(interval.start_time),
         interval.end_time,
-        issued_at,
         interval.nem_time,
         interval.date,
         interval.duration,
-        exact(interval.per_kwh),
-        exact(interval.spot_per_kwh),
-        exact(interval.renewables),
+        str(interval.per_kwh),
+        str(interval.spot_per_kwh),
+        str(interval.renewables),
         interval.descriptor,
         interval.spike_status,
         *_tariff(interval.tariff_information),
@@ -170,10 +187,15 @@ def forecast_row(site_id: str, interval: PriceInterval, issued_at: dt.datetime) 
     )
 
 
-def usage_row(site_id: str, usage: Usage, fetched_at: dt.datetime) -> tuple:
-    """One `usage` row (USAGE_COLUMNS order); kwh and cost keep every decimal Amber sent."""
+def forecast_row(site_id: str, interval: PriceInterval, issued_at: dt.datetime) -> tuple:
+    """One `forecasts` row (FORECAST_COLUMNS order; horizon_minutes is generated by the table)."""
+    values = forecast_values(interval)
+    return (site_id, *values[:3], issued_at, *values[3:])
+
+
+def usage_values(usage: Usage) -> tuple:
+    """A `usage` row without site_id and fetched_at (USAGE_VALUE_COLUMNS order)."""
     return (
-        site_id,
         usage.channel_identifier,
         usage.channel_type,
         aligned_start(usage.start_time),
@@ -181,18 +203,22 @@ def usage_row(site_id: str, usage: Usage, fetched_at: dt.datetime) -> tuple:
         usage.nem_time,
         usage.date,
         usage.duration,
-        exact(usage.kwh),
-        exact(usage.cost),
+        str(usage.kwh),
+        str(usage.cost),
         usage.quality,
-        exact(usage.per_kwh),
-        exact(usage.spot_per_kwh),
-        exact(usage.renewables),
+        str(usage.per_kwh),
+        str(usage.spot_per_kwh),
+        str(usage.renewables),
         usage.descriptor,
         usage.spike_status,
         *_tariff(usage.tariff_information),
         usage.raw,
-        fetched_at,
     )
+
+
+def usage_row(site_id: str, usage: Usage, fetched_at: dt.datetime) -> tuple:
+    """One `usage` row (USAGE_COLUMNS order); kwh and cost keep every decimal Amber sent."""
+    return (site_id, *usage_values(usage), fetched_at)
 
 
 def site_row(site: Site) -> tuple:

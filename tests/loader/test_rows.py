@@ -29,19 +29,20 @@ def test_aligned_start_moves_only_the_amber_plus_one_second():
      (45.0, "45.0"), (7, "7"), (123456.123456, "123456.123456")],
 )
 def test_exact_keeps_the_decimal_the_api_sent(value, text):
-    assert str(R.exact(value)) == text
+    got = R.exact(value)
+    assert isinstance(got, str) and Decimal(got) == Decimal(text)  # e.g. "1e-05": PostgreSQL reads it as 0.00001
 
 
 def test_exact_is_not_the_binary_expansion():
-    assert R.exact(0.1) == Decimal("0.1") != Decimal(0.1)
+    assert Decimal(R.exact(0.1)) == Decimal("0.1") != Decimal(0.1)
 
 
 def test_exact_of_json_numbers_round_trips_through_repr():
     # What the parser sees: json.loads floats. The Decimal equals the JSON text for typical API values.
-    for text in ("26.60356", "-5.52356", "0.30000", "0.1", "1234.56789", "-0.00001", "99.99999"):
-        assert R.exact(json.loads(text)) == Decimal(text)
+    for text in ("26.60356", "-5.52356", "0.30000", "0.1", "1234.56789", "-0.00001", "99.99999", "10.782863"):
+        assert Decimal(R.exact(json.loads(text))) == Decimal(text)
     assert R.exact(None) is None
-    assert R.exact(Decimal("1.50")) == Decimal("1.50")
+    assert R.exact(Decimal("1.50")) == "1.50"
 
 
 def test_price_row_columns_in_order():
@@ -61,22 +62,22 @@ def test_price_row_columns_in_order():
         "nem_time": T0 + dt.timedelta(minutes=5),
         "nem_date": dt.date(2025, 1, 15),
         "duration_minutes": 5,
-        "per_kwh": Decimal("26.60356"),
-        "spot_per_kwh": Decimal("5.81233"),
-        "renewables": Decimal("45.1"),
+        "per_kwh": "26.60356",
+        "spot_per_kwh": "5.81233",
+        "renewables": "45.1",
         "descriptor": "low",
         "spike_status": "none",
         "estimate": True,
         "interval_type": CURRENT_INTERVAL,
         "tariff_period": "peak",
         "tariff_season": "summer",
-        "tariff_block": Decimal("2.0"),
+        "tariff_block": "2.0",
         "demand_window": True,
-        "advanced_price_low": Decimal("24.663"),
-        "advanced_price_predicted": Decimal("27.063"),
-        "advanced_price_high": Decimal("33.263"),
-        "range_min": Decimal("20.1"),
-        "range_max": Decimal("30.2"),
+        "advanced_price_low": "24.663",
+        "advanced_price_predicted": "27.063",
+        "advanced_price_high": "33.263",
+        "range_min": "20.1",
+        "range_max": "30.2",
         "raw": interval.raw,
         "fetched_at": FETCHED,
     }
@@ -103,6 +104,20 @@ def test_nem_time_and_date_are_stored_as_given():
     assert got["interval_end"] == got["nem_time"]
 
 
+def test_values_are_rows_without_the_batch_constants():
+    (interval,) = parse_prices(price_item(T0, type=CURRENT_INTERVAL, advanced=(1.5, 2.5, 3.5)))
+    (usage,) = parse_usages(usage_item(T0))
+    for values, row, value_columns, columns in (
+        (R.price_values(interval), R.price_row("s", interval, FETCHED), R.PRICE_VALUE_COLUMNS, R.PRICE_COLUMNS),
+        (R.forecast_values(interval), R.forecast_row("s", interval, FETCHED), R.FORECAST_VALUE_COLUMNS,
+         R.FORECAST_COLUMNS),
+        (R.usage_values(usage), R.usage_row("s", usage, FETCHED), R.USAGE_VALUE_COLUMNS, R.USAGE_COLUMNS),
+    ):  # fmt: skip
+        full = dict(zip(columns, row, strict=True))
+        assert dict(zip(value_columns, values, strict=True)) == {c: full[c] for c in value_columns}
+        assert set(columns) - set(value_columns) <= {"site_id", "fetched_at", "issued_at"}
+
+
 def test_forecast_row_has_issued_at_and_no_horizon():
     (interval,) = parse_prices(price_item(T0, type=FORECAST_INTERVAL, advanced=(1.5, 2.5, 3.5)))
     row = R.forecast_row("s", interval, FETCHED)
@@ -110,7 +125,7 @@ def test_forecast_row_has_issued_at_and_no_horizon():
     got = dict(zip(R.FORECAST_COLUMNS, row, strict=True))
     assert got["issued_at"] == FETCHED
     assert got["interval_start"] == T0
-    assert got["advanced_price_predicted"] == Decimal("2.5")
+    assert got["advanced_price_predicted"] == "2.5"
     assert got["raw"] is interval.raw
 
 
@@ -119,8 +134,8 @@ def test_usage_row_keeps_cost_decimals():
     got = dict(zip(R.USAGE_COLUMNS, R.usage_row("s", usage, FETCHED), strict=True))
     assert got["channel_identifier"] == "B1"
     assert got["channel_type"] == "feedIn"
-    assert got["kwh"] == Decimal("-0.0177")
-    assert got["cost"] == Decimal("-0.123456")
+    assert got["kwh"] == "-0.0177"
+    assert got["cost"] == "-0.123456"
     assert got["quality"] == "estimated"
     assert got["interval_start"] == T0
     assert got["interval_end"] == T0 + dt.timedelta(minutes=30)
