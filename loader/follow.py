@@ -558,6 +558,10 @@ class Follower:
     def _refused(self, action: Action, exc: AmberError, now: dt.datetime) -> None:
         self._problem("%s refused by the Amber API: %s", _describe(action), exc)
         self._defer(action, now)
+        if isinstance(exc, AmberNotFoundError) and not isinstance(action, RefreshSites):
+            # A site may have left the account: read /sites again soon rather than in hours.
+            soon = now + dt.timedelta(minutes=5)
+            self.state.sites_due = soon if self.state.sites_due is None else min(self.state.sites_due, soon)
 
     def _defer(self, action: Action, now: dt.datetime) -> None:
         """After a failure that is not an outage, try again on the normal cadence, not at once."""
@@ -615,7 +619,9 @@ class Follower:
         from loader.db import write_forecasts, write_prices
 
         state = self.state
-        site = state.sites[action.site_id]
+        site = state.sites.get(action.site_id)
+        if site is None:  # gone from /sites since the plan was made
+            return
         minutes = site.interval_length if site.interval_length in (5, 30) else 30
         polls = state.polls.setdefault(site.id, SitePolls())
         full = polls.done is None or action.slot.boundary == floor_time(action.slot.boundary, FULL_FORECAST_EVERY)

@@ -342,3 +342,15 @@ def test_an_estimate_repoll_is_skipped_when_the_account_is_nearly_spent(make_wor
     assert polls.estimate and polls.repolls >= 1
     assert world.sim.stats.rate_limited == 0
     assert world.sim.stats.requests["prices_current"] == 2  # the two slot polls, no re-poll
+
+
+def test_a_site_unknown_to_the_api_is_one_line_and_sites_are_read_again_soon(make_world, caplog):
+    world = make_world(follow={"gap_heal_days": 1})
+    world.follower.run_cycle()
+    world.sim.faults.fail_next(1, status=404, endpoint="prices_current")
+    world.run_for(dt.timedelta(minutes=4))
+    problems = warnings_of(caplog)
+    assert len(problems) == 1 and "refused by the Amber API" in problems[0].getMessage()
+    state = world.follower.state
+    assert state.sites_due is not None and state.sites_due <= world.now + dt.timedelta(minutes=5)
+    assert state.api_failures == 0  # not an outage: other work goes on
