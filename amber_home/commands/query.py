@@ -131,7 +131,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if as_reader:
         url = make_conninfo(url, user=READER_ROLE, password=settings.reader_password.reveal())
     timeout_ms = int((args.timeout if args.what == "sql" else DEFAULT_TIMEOUT_S) * 1000)
-    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} -c TimeZone={zone.key}"
+    options = query.session_options(zone, timeout_ms=timeout_ms)
     try:
         conn = connect(url, application_name=APPLICATION_NAME, options=options)
     except psycopg.OperationalError as exc:

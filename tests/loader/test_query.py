@@ -70,7 +70,8 @@ def make_rows(seed: int = 7):
             if channel_type == "feedIn":
                 kwh = -kwh
                 price = -price if rng.random() < 0.9 else price  # sometimes exporting costs money
-            cost = (kwh * price).quantize(Decimal("0.00001"))
+            # Amber's signs: feed-in kwh negative; a negative feed-in price pays, so the cost is a negative credit.
+            cost = ((-kwh if channel_type == "feedIn" else kwh) * price).quantize(Decimal("0.00001"))
             quality = "estimated" if rng.random() < 0.05 else "billable"
             usage.append((site, identifier, channel_type, start, end, end, nem_date(end), minutes, kwh, cost, quality,
                           price, Decimal(rng.randint(0, 20000)) / 1000, Decimal(rng.randint(0, 1000)) / 10))
@@ -211,6 +212,7 @@ def test_costs_json_equal_exact_sums_across_the_dst_day_with_gap_days_listed(see
     # The 25-hour day: 300 five-minute intervals on each of S1's three channels, 50 half-hours on S2.
     assert by_key[(S1, DST_END)]["intervals"] == 900
     assert by_key[(S2, DST_END)]["intervals"] == 50
+    assert by_key[(S1, DST_END)]["credits_cents"] > 0  # feed-in earned money back that day
     assert type(by_key[(S1, DST_END)]["net_cents"]) is Decimal  # exact in the JSON text, not a rounded float
 
 
