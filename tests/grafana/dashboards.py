@@ -18,7 +18,7 @@ DASHBOARDS = GRAFANA / "dashboards"
 PROVISIONING = GRAFANA / "provisioning"
 SCHEMA = GRAFANA / "schema"
 # compose.yaml mounts grafana/dashboards here; the dashboard providers' paths point below it.
-CONTAINER_DASHBOARDS = "/var/lib/grafana/dashboards"
+CONTAINER_DASHBOARDS = "/etc/grafana/dashboards"
 
 PROMETHEUS_TYPE = "prometheus"
 POSTGRES_TYPE = "grafana-postgresql-datasource"

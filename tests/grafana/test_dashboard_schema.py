@@ -31,6 +31,7 @@ from tests.grafana.dashboards import (
     SCHEMA,
     dashboard_providers,
     dashboards,
+    CONTAINER_DASHBOARDS,
     load_yaml,
     panels,
     provider_directory,
@@ -294,6 +295,19 @@ def test_dashboard_providers_point_at_the_dashboards_in_this_repository():
             owner[name] = provider["name"]
             assert EXPECTED[name][2] == provider["folderUid"], f"{name} belongs in folder {EXPECTED[name][2]}"
     assert sorted(owner) == sorted(dashboards()), "every dashboard file is provisioned exactly once"
+
+
+def test_compose_mounts_the_files_where_grafana_is_told_to_read_them():
+    grafana = load_yaml(REPO / "compose.yaml")["services"]["grafana"]
+    mounts = {
+        target: source for source, target, *_ in (v.split(":") for v in grafana["volumes"] if v.startswith("./"))
+    }
+    assert mounts.get(CONTAINER_DASHBOARDS) == "./grafana/dashboards", mounts
+    assert mounts.get("/etc/grafana/provisioning") == "./grafana/provisioning", mounts
+    environment = grafana["environment"]
+    home = environment.get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "")
+    assert home.startswith(CONTAINER_DASHBOARDS + "/"), "the tablet's home page must be a provisioned dashboard"
+    assert (DASHBOARDS / home.removeprefix(CONTAINER_DASHBOARDS + "/")).is_file(), home
 
 
 # --- docs ---------------------------------------------------------------------------------------------------------
