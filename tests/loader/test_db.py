@@ -284,6 +284,43 @@ def test_failed_batch_leaves_the_callers_transaction_usable(conn):
     assert count(conn, "usage") == 1
 
 
+def test_concurrent_insert_into_an_empty_range_falls_back_to_the_upsert(conn, caplog):
+    """The batch's range is empty when probed, but another session has an uncommitted actual there: the
+    fast insert waits for it, fails on its commit, and the batch is upserted with the usual precedence."""
+    import threading
+
+    caplog.set_level("DEBUG", logger="loader.db")
+    with psycopg.connect(conn.info.dsn) as other:
+        write_prices(other, SITE, parse_prices(price_item(T0 + 2 * FIVE, per_kwh=99.0)), fetched_at=FETCHED)
+        other.execute("DELETE FROM prices")  # keep the chunk, lose the row
+        other.commit()
+        with other.transaction():
+            write_prices(other, SITE, parse_prices(price_item(T0 + 2 * FIVE, per_kwh=99.0)), fetched_at=FETCHED)
+            outcome: list = []
+            batch = parse_prices(*(price_item(T0 + i * FIVE, type=CURRENT_INTERVAL, per_kwh=1.0 + i) for i in range(4)))
+            writer = threading.Thread(
+                target=lambda: outcome.append(write_prices(conn, SITE, batch, fetched_at=LATER)), daemon=True
+            )
+            writer.start()
+            with psycopg.connect(conn.info.dsn, autocommit=True) as watcher:
+                for _ in range(200):
+                    (waiting,) = watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+                        (conn.info.backend_pid,),
+                    ).fetchone()
+                    if waiting:
+                        break
+                    threading.Event().wait(0.05)
+                assert waiting, "the fast insert should wait for the other session's row"
+        writer.join(timeout=30)
+    assert outcome == [WriteResult(rows=4, written=3, kept=1, inserted=3)]
+    assert "appeared in the batch's range meanwhile" in caplog.text
+    assert [(r[1], r[2], r[3]) for r in prices(conn)] == [
+        (T0, CURRENT_INTERVAL, Decimal("1.0")), (T0 + FIVE, CURRENT_INTERVAL, Decimal("2.0")),
+        (T0 + 2 * FIVE, ACTUAL_INTERVAL, Decimal("99.0")), (T0 + 3 * FIVE, CURRENT_INTERVAL, Decimal("4.0")),
+    ]  # fmt: skip
+
+
 def test_autocommit_connection(apache_db):
     migrate(apache_db, timezone="Australia/Sydney")
     with psycopg.connect(apache_db, autocommit=True) as conn:
