@@ -230,11 +230,7 @@ def _rich_cell(value: Any, kind: str, zone: ZoneInfo):
     from rich.text import Text
 
     text = cell_text(value, kind, zone)
-    if value is None:
-        return Text(text, style="dim")
-    if kind == "money" and isinstance(value, (Decimal, int, float)) and value < 0:
-        return Text(text, style="green")  # a credit
-    return Text(text)
+    return Text(text, style="dim") if value is None else Text(text)
 
 
 # --- csv and json ---------------------------------------------------------------------------------

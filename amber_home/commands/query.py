@@ -68,8 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="amber-home query",
-        description="Read-only queries on the Amber-Home database (DATABASE_URL). Money is shown in dollars "
-        "in tables and kept as exact cents (columns *_cents) in csv and json.",
+        description="Read-only queries on the Amber-Home database (DATABASE_URL). Days and hours are local "
+        "to AMBER_TIMEZONE.",
+        epilog="Formats: table shows money in dollars ($12.34) and rounds kWh and prices; csv and json keep "
+        "the database's exact values — money as cents in *_cents columns, kWh, c/kWh — written in full (json "
+        "numbers, never via float: parse with decimal, e.g. json.loads(text, parse_float=Decimal)). Times are "
+        "ISO 8601 with the local offset, ages whole seconds. Empty results print a one-line reason on stderr "
+        "and exit 0 (json: [], csv: the header).",
     )
     common(parser, defaults=True)
     sub = parser.add_subparsers(dest="what", required=True, metavar="SUBCOMMAND")
@@ -121,6 +126,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     where = redact_url(settings.database_url.reveal())
 
     statement = None
+    if args.what == "sql" and args.site is not None:
+        print("error: --site does not apply to sql; filter in the statement (WHERE site_id = '…')", file=sys.stderr)
+        return 2
     if args.what == "sql":
         statement = sys.stdin.read() if args.statement == "-" else args.statement
         if not statement.strip():
