@@ -91,30 +91,26 @@ def make_rows(seed: int = 7):
 USAGE, PRICES = make_rows()
 
 
+def insert(conn, prefix: str, rows, template: str, chunk: int = 100) -> None:
+    """Multi-row INSERT … VALUES in chunks of 100 rows: PGlite takes these (it has no COPY, its connection
+    broke on executemany and on 400-row statements)."""
+    rows = list(rows)
+    for first in range(0, len(rows), chunk):
+        part = rows[first:first + chunk]
+        conn.execute(prefix + " VALUES " + ", ".join([template] * len(part)), [v for row in part for v in row])
+
+
 def seed(url: str, *, refresh: bool = True) -> None:
     with psycopg.connect(url) as conn:
-        for site, interval in ((S1, 5), (S2, 30)):
-            conn.execute(
-                "INSERT INTO sites (site_id, nmi, network, status, active_from, interval_length_minutes, raw)"
-                " VALUES (%s, %s, 'Ausgrid', 'active', '2024-01-01', %s, '{}')",
-                (site, f"NMI{interval}", interval),
-            )
-        conn.cursor().executemany(
-            "INSERT INTO channels VALUES (%s, %s, %s, 'A100')",
-            sorted({(s, i, t) for s, i, t, _ in USAGE_CHANNELS}),
-        )
-        conn.cursor().executemany(
-            "INSERT INTO usage (site_id, channel_identifier, channel_type, interval_start, interval_end, nem_time,"
-            " nem_date, duration_minutes, kwh, cost, quality, per_kwh, spot_per_kwh, renewables, descriptor,"
-            " spike_status, raw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'low', 'none', '{}')",
-            USAGE,
-        )
-        conn.cursor().executemany(
-            "INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date,"
-            " duration_minutes, per_kwh, spot_per_kwh, renewables, interval_type, estimate, descriptor, spike_status,"
-            " raw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'neutral', 'none', '{}')",
-            PRICES,
-        )
+        insert(conn, "INSERT INTO sites (site_id, nmi, network, status, active_from, interval_length_minutes, raw)",
+               [(S1, "NMI5", 5), (S2, "NMI30", 30)], "(%s, %s, 'Ausgrid', 'active', '2024-01-01', %s, '{}')")
+        insert(conn, "INSERT INTO channels", sorted({(s, i, t) for s, i, t, _ in USAGE_CHANNELS}), "(%s, %s, %s, 'A100')")
+        insert(conn, "INSERT INTO usage (site_id, channel_identifier, channel_type, interval_start, interval_end, nem_time,"
+               " nem_date, duration_minutes, kwh, cost, quality, per_kwh, spot_per_kwh, renewables, descriptor,"
+               " spike_status, raw)", USAGE, "(" + "%s, " * 14 + "'low', 'none', '{}')")
+        insert(conn, "INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date,"
+               " duration_minutes, per_kwh, spot_per_kwh, renewables, interval_type, estimate, descriptor, spike_status,"
+               " raw)", PRICES, "(" + "%s, " * 12 + "'neutral', 'none', '{}')")
         conn.commit()
         if refresh:
             refresh_aggregates(conn)
@@ -594,3 +590,27 @@ def test_rich_on_a_terminal_and_plain_otherwise():
     out = io.StringIO()
     render([SAMPLE], "table", out, tty=False, zone=SYDNEY)
     assert "\x1b" not in out.getvalue()
+
+
+# --- the TSL tier: real-time continuous aggregates ------------------------------------------------------
+
+
+def test_same_numbers_from_continuous_aggregates_before_any_refresh(tsl_db):
+    # PGlite serves one connection, so the functions run on it directly (the CLI adds only the session).
+    from loader import query
+
+    with psycopg.connect(tsl_db, autocommit=True) as conn:
+        migrate(conn, timezone=TZ)
+    seed(tsl_db, refresh=False)  # real-time aggregates read the new rows from the hypertables
+    with psycopg.connect(tsl_db) as conn:
+        result = query.costs(conn, 6, zone=SYDNEY, until=LAST, site=S1)
+        expected = expected_costs(FIRST, LAST, S1)
+        got = {row[0]: row for row in result.tables[0].rows}
+        assert got[GAP][4] is None
+        for (_, day), want in expected.items():
+            assert got[day][2:5] == (want["imports"], want["credits"], want["net"])
+        profile = query.prices(conn, 6, zone=SYDNEY, until=LAST, site=S1, channel="feedIn").tables[0].rows
+        raw = expected_profile(FIRST, LAST, "feedIn", S1)
+        assert [(row[2], row[4], row[5], row[8]) for row in profile] == [
+            (hour, min(v[0] for v in raw[hour]), max(v[0] for v in raw[hour]), len(raw[hour])) for hour in range(24)
+        ]
