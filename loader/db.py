@@ -52,6 +52,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import psycopg
 from psycopg import pq
@@ -67,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WriteResult:
+    """What one write did (see "Counting" above). `rows == written + kept`; results add up with `+`."""
+
     rows: int  # rows offered
     written: int  # inserted or updated
     kept: int  # offered rows that did not change the table (precedence, identical, or lost in-batch duplicate)
@@ -120,12 +123,9 @@ def _stage_type(column: str) -> str:
     return "text" if column in _NUMERIC else _STAGE_TYPES[column]
 
 
-def _compact_json(obj: object) -> str:
-    # jsonb keeps no whitespace, so the compact form stores the same value and is cheaper to produce.
-    return _ENCODER.encode(obj)
-
-
-_ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
+# `raw` as JSON text for the jsonb column: jsonb keeps no whitespace, so the compact form stores the same
+# value and is cheaper to produce (json.dumps is the largest client-side cost per row).
+_compact_json = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
 
 
 def _rank_sql(column: str) -> str:
@@ -147,29 +147,29 @@ class _Target:
     unchanged_ignores: tuple[str, ...] = ()  # columns not compared when deciding "the row changed"
     skip_identical: bool = True  # drop rows identical to the stored ones before the upsert (see upsert)
 
-    @property
+    @cached_property
     def stage(self) -> str:
         return f"amber_stage_{self.table}"
 
-    @property
+    @cached_property
     def create_stage(self) -> str:
         # No indexes, no constraints: the target table checks everything on INSERT.
         cols = ", ".join(f"{c} {_stage_type(c)}" for c in self.staged)
         return f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} ({cols}, seq integer) ON COMMIT DELETE ROWS"
 
-    @property
+    @cached_property
     def copy(self) -> str:
         return f"COPY {self.stage} ({', '.join(self.staged)}, seq) FROM STDIN (FORMAT BINARY)"
 
-    @property
+    @cached_property
     def types(self) -> list[str]:
         return [*(_stage_type(c) for c in self.staged), "int4"]
 
-    @property
+    @cached_property
     def start_index(self) -> int:
         return self.staged.index("interval_start")
 
-    @property
+    @cached_property
     def probe(self) -> str:
         """Does the table hold any row of the site between the batch's first and last interval start?"""
         return (
@@ -191,12 +191,12 @@ class _Target:
             f" ORDER BY {batch_key}, {self.order}"
         )
 
-    @property
+    @cached_property
     def insert(self) -> str:
         """The batch's winners, inserted without conflict handling (only for a key range known empty)."""
         return f"INSERT INTO {self.table} ({', '.join(self.columns)}) {self._winners()}"
 
-    @property
+    @cached_property
     def upsert(self) -> str:
         updatable = [c for c in self.columns if c not in self.key]
         compared = [c for c in updatable if c not in self.unchanged_ignores]
