@@ -289,3 +289,10 @@ def test_split_statements_respects_quotes_comments_and_dollar_bodies():
     assert statements[0][1] == "CREATE TABLE a (x text DEFAULT 'a;b''c')"
     assert statements[1][1] == "DO $$ BEGIN PERFORM 1; END $$"
     assert statements[2][1] == 'COMMENT ON TABLE "we;ird" IS $tag$ x; $$ y $tag$'
+
+
+def test_new_sessions_run_without_jit(apache_db):
+    """JIT compiles thousands of expressions for queries over many chunks (30 s instead of 0.4 s)."""
+    migrate(apache_db, timezone="Australia/Sydney")
+    with psycopg.connect(apache_db) as conn:
+        assert conn.execute("SHOW jit").fetchone()[0] == "off"
