@@ -4,7 +4,6 @@
 `errors` draws the exception tree; `ratelimit` keeps the account's request budget.
 """
 
-from amber.client import DEFAULT_BASE_URL, ENDPOINTS, MAX_INTERVALS, MAX_RANGE_DAYS, OUTCOMES, AmberClient
 from amber.errors import (
     AmberAuthError,
     AmberBadRequestError,
@@ -104,3 +103,15 @@ __all__ = [
     "parse_sites",
     "parse_usage",
 ]
+
+# The client pulls in httpx (about a second of start-up on a Pi); commands that only read settings or
+# the database never need it, so it is imported on first use.
+_CLIENT_NAMES = frozenset({"DEFAULT_BASE_URL", "ENDPOINTS", "MAX_INTERVALS", "MAX_RANGE_DAYS", "OUTCOMES", "AmberClient"})
+
+
+def __getattr__(name: str):
+    if name in _CLIENT_NAMES:
+        from amber import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'amber' has no attribute {name!r}")
