@@ -18,7 +18,9 @@ What it does
        repeated request for a completed window. Windows touching yesterday or today are written but
        left open (completed_at NULL) and fetched again by the next run; see loader.windows.
     4. Refresh the aggregates every `refresh_every` windows and once at the end (loader.aggregates:
-       whole materialized views on the Apache build, only the backfilled range on TimescaleDB TSL).
+       whole materialized views on the Apache build, only the range written since the last refresh on
+       TimescaleDB TSL). A periodic refresh waits, for up to another `refresh_every` windows, for a
+       moment when the rate limit makes the next request wait anyway, so it adds no time.
 
 Pacing
     The client's RateBudget spaces the requests by the RateLimit-* headers and keeps `reserve` requests
@@ -364,7 +366,7 @@ class _Backfill:
                     rate=self._rate_state(),
                 )
             )
-            if self.refresh_every and self._since_refresh >= self.refresh_every:
+            if self._refresh_due():
                 self._refresh()
         if self._pending is not None:
             self._refresh()
@@ -384,6 +386,16 @@ class _Backfill:
         )
         self.progress.finish(result)
         return result
+
+    def _refresh_due(self) -> bool:
+        """After `refresh_every` windows, refresh while the next request would wait for the rate limit
+        anyway (the refresh then costs no time); after twice as many, refresh regardless."""
+        if not self.refresh_every or self._since_refresh < self.refresh_every:
+            return False
+        if self._since_refresh >= 2 * self.refresh_every:
+            return True
+        rate = self._rate_state()
+        return bool(rate.blocked_for) or rate.remaining - rate.reserve <= 0
 
     def _rate_state(self) -> RateState:
         budget = self.client.budget

@@ -393,23 +393,58 @@ def test_log_progress_writes_one_line_per_window_and_a_summary(db_url, caplog):
     assert lines[-1].startswith(f"backfill finished: {result.requests} requests")
 
 
-def test_aggregates_are_refreshed_every_n_windows_over_the_written_range(db_url, monkeypatch):
-    calls = []
+class _Count:
+    """Progress reporter counting committed windows."""
+
+    def __init__(self):
+        self.windows = 0
+
+    def start(self, plan):
+        pass
+
+    def window_done(self, event):
+        self.windows += 1
+
+    def finish(self, result):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("rate_limit", [100_000, 4], ids=["unlimited", "paced"])
+def test_aggregates_are_refreshed_every_n_windows_over_the_written_range(db_url, monkeypatch, rate_limit):
     import loader.backfill as backfill_module
 
+    calls = []
+    count = _Count()
     real = backfill_module.refresh_aggregates
-    monkeypatch.setattr(
-        backfill_module, "refresh_aggregates", lambda conn, start, end: calls.append((start, end)) or real(conn, start, end)
-    )
-    with SimulatorServer(sim_config(sites=1, history_days=20)) as sim:
-        result = backfill(sim, db_url, refresh_every=3)
+
+    def refresh(conn, start, end):
+        calls.append((count.windows, start, end))
+        return real(conn, start, end)
+
+    monkeypatch.setattr(backfill_module, "refresh_aggregates", refresh)
+    with SimulatorServer(sim_config(sites=1, history_days=40, rate_limit=rate_limit, rate_window_seconds=1)) as sim:
+        with make_client(sim, budget=RateBudget(reserve=0)) as client:
+            result = backfill(sim, db_url, client, refresh_every=3, progress=count)
     windows = result.plan.windows
-    assert result.refreshes == len(calls) == -(-len(windows) // 3)
-    # Each refresh covers exactly the NEM days written since the previous one (TSL refreshes that range).
-    for k, (start, end) in enumerate(calls):
-        batch = windows[3 * k : 3 * k + 3]
+    assert result.refreshes == len(calls) and calls[-1][0] == len(windows)
+    # Each refresh covers exactly the NEM days written since the previous one (TSL refreshes that range),
+    # after 3 to 6 windows: early while the rate limit makes the backfill wait anyway, else after 6.
+    done = 0
+    sizes = []
+    for upto, start, end in calls:
+        batch = windows[done:upto]
         assert start == nem_midnight(min(w.start for w in batch))
         assert end == nem_midnight(max(w.end for w in batch) + DAY)
+        sizes.append(len(batch))
+        done = upto
+    assert all(3 <= n <= 6 for n in sizes[:-1]) and sizes[-1] <= 6
+    if rate_limit == 4:
+        assert sizes[0] == 3  # /sites + 3 windows use up the budget: refresh while waiting
+    else:
+        assert set(sizes[:-1]) == {6}  # never waiting: refresh after twice the interval
 
 
 # -- the command line ---------------------------------------------------------------------------------
