@@ -24,7 +24,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from amber.client import DEFAULT_BASE_URL, AmberClient
 from amber.config import ConfigError, Settings
@@ -69,6 +71,48 @@ def build_relay(settings: Settings):
     return AlertRelay(notifier, relay_settings.token, relay_settings.timezone).wsgi
 
 
+@dataclasses.dataclass(frozen=True)
+class Exporter:
+    """The exporter's parts, wired: the poll loop fills `store`; `app` serves it (and /alerts)."""
+
+    client: AmberClient
+    store: Any
+    poller: Any
+    app: Any
+
+
+def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Callable[[], float] = time.time) -> Exporter:
+    """Wire client -> Poller -> SnapshotStore -> AmberCollector -> registry -> ExporterApp. The caller
+    runs `poller` (run_forever, or poll_once in tests) and serves `app`."""
+    from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+    from exporter.collector import AmberCollector
+    from exporter.poller import Poller
+    from exporter.server import ExporterApp
+    from exporter.snapshot import SnapshotStore
+
+    client = build_client(settings)
+    store = SnapshotStore()
+    registry = CollectorRegistry()
+    registry.register(AmberCollector(
+        store,
+        price_threshold=settings.alert_price_above,
+        feed_in_threshold=settings.alert_feed_in_above,
+        stale_after=settings.exporter_stale_seconds,
+        api_stats=client.stats,
+        budget=client.budget,
+        clock=clock,
+    ))  # fmt: skip
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    poller = Poller(
+        client, store, site_ids=settings.site_ids, request_share=settings.exporter_request_share,
+        database=database, clock=clock,
+    )  # fmt: skip
+    return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts))
+
+
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> int:
     argparse.ArgumentParser(
         prog="amber-home export",
@@ -92,38 +136,17 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         print(exc if isinstance(exc, ConfigError) else f"error: {exc}", file=sys.stderr)
         return 2
 
-    from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-
-    from exporter.collector import AmberCollector
-    from exporter.poller import Poller
-    from exporter.server import ExporterApp, ExporterServer
-    from exporter.snapshot import SnapshotStore
+    from exporter.server import ExporterServer
 
     database = None
     if _is_set(environ, "DATABASE_URL"):
         from exporter.db_metrics import DatabaseMetricsReader
 
         database = DatabaseMetricsReader(settings.database_url, settings.timezone)
-
-    client = build_client(settings)
-    store = SnapshotStore()
-    registry = CollectorRegistry()
-    registry.register(AmberCollector(
-        store,
-        price_threshold=settings.alert_price_above,
-        feed_in_threshold=settings.alert_feed_in_above,
-        stale_after=settings.exporter_stale_seconds,
-        api_stats=client.stats,
-        budget=client.budget,
-    ))  # fmt: skip
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    poller = Poller(
-        client, store, site_ids=settings.site_ids, request_share=settings.exporter_request_share, database=database
-    )
+    exporter = build_exporter(settings, alerts=alerts, database=database)
+    client, poller = exporter.client, exporter.poller
     try:
-        server = ExporterServer(ExporterApp(registry, store, alerts=alerts), settings.exporter_host, settings.exporter_port)
+        server = ExporterServer(exporter.app, settings.exporter_host, settings.exporter_port)
     except OSError as exc:
         print(f"error: cannot listen on {settings.exporter_host}:{settings.exporter_port}: {exc.strerror}", file=sys.stderr)
         client.close()
