@@ -16,7 +16,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 from amber.config import Settings
 from exporter.__main__ import build_exporter, build_relay
 from exporter.server import ExporterServer
@@ -24,7 +23,6 @@ from simulator import SimulatorConfig, SimulatorServer
 from tests.exporter.receiver import Receiver
 from tests.prometheus.test_pipeline import TOKEN, alertmanager_config, free_port, start
 from tests.prometheus.tools import PROMETHEUS_DIR
-
 
 
 def rules_with_short_keep_firing(target: Path) -> None:
@@ -38,7 +36,7 @@ def rules_with_short_keep_firing(target: Path) -> None:
 def general_price(metrics_url: str) -> float:
     with urllib.request.urlopen(metrics_url, timeout=5) as response:
         text = response.read().decode()
-    match = re.search(r'^amber_price_dollars_per_kwh\{channel="general",site_id="[^"]+"\} (\S+)$', text, re.M)
+    match = re.search(r'^amber_price_dollars_per_kwh\{channel="general",site_id="[^"]+"\} (\S+)$', text, re.MULTILINE)
     assert match, "the exporter publishes no general price"
     return float(match.group(1))
 
