@@ -293,7 +293,8 @@ def _write(
             except psycopg.errors.UniqueViolation:
                 logger.debug("%s %s: rows appeared in the batch's range meanwhile; upserting", target.table, site_id)
             else:
-                return WriteResult(rows=offered, written=cur.rowcount, kept=offered - cur.rowcount, inserted=cur.rowcount)
+                inserted = cur.rowcount
+                return WriteResult(rows=offered, written=inserted, kept=offered - inserted, inserted=inserted)
         cur.execute(target.upsert, params)
         flags = cur.fetchall()
     written = len(flags)

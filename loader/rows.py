@@ -103,7 +103,7 @@ def aligned_start(start_time: dt.datetime) -> dt.datetime:
     return start_time
 
 
-def exact(value: float | int | Decimal | None) -> str | None:
+def exact(value: float | Decimal | None) -> str | None:
     """The decimal text the API sent for a JSON number (see the module docstring); None stays None."""
     if value is None:
         return None

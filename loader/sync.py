@@ -110,6 +110,7 @@ def load_usage_window(
     rows = client.usage(site.id, start, end, resolution=resolution)
     result = write_usage(conn, site.id, rows, fetched_at=now)
     logger.debug(
-        "site %s usage %s..%s: %d rows; %d written, %d kept", site.id, start, end, len(rows), result.written, result.kept
-    )
+        "site %s usage %s..%s: %d rows; %d written, %d kept",
+        site.id, start, end, len(rows), result.written, result.kept,
+    )  # fmt: skip
     return WindowResult(requests=1, usage=result)

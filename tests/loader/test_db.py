@@ -4,6 +4,7 @@ nesting in a caller's transaction, forecast horizons, raw jsonb, exact sums, int
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import psycopg
@@ -96,7 +97,7 @@ def test_write_prices_inserts_aligned_rows(conn):
     general = [r for r in rows if r[0] == "general"]
     # interval_start = startTime - 1 s; each start equals the previous end.
     assert [r[1] for r in general] == [T0 + i * FIVE for i in range(6)]
-    assert all(a[2] == b[1] for a, b in zip(general, general[1:]))
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(general))
     assert general[0][3] == T0 + FIVE and general[0][4] == dt.date(2025, 1, 15)
     assert general[0][5] == Decimal("20.0") and general[1][5] == Decimal("21.0")
     assert general[0][6] == "2025-01-15T00:00:01Z"
@@ -429,7 +430,7 @@ def test_forecasts_take_only_forecast_intervals(conn):
     ).fetchall()
     assert [r[0] for r in rows] == [T0 + i * FIVE for i in range(2, 8)]
     assert [r[1] for r in rows] == [5, 5, 15, 15, 15, 30]
-    assert rows[0][2:5] == (Decimal("42"), Decimal("2.0"), Decimal("45.5"))
+    assert rows[0][2:5] == (Decimal(42), Decimal("2.0"), Decimal("45.5"))
     assert rows[-1][2] == Decimal("99.0")
     assert rows[0][5] == batch[2].raw
     # Prices and forecasts split one API response between them.

@@ -34,7 +34,7 @@ def test_exact_keeps_the_decimal_the_api_sent(value, text):
 
 
 def test_exact_is_not_the_binary_expansion():
-    assert Decimal(R.exact(0.1)) == Decimal("0.1") != Decimal(0.1)
+    assert Decimal(R.exact(0.1)) == Decimal("0.1") != Decimal(0.1)  # noqa: RUF032 - the point of the test
 
 
 def test_exact_of_json_numbers_round_trips_through_repr():
