@@ -56,6 +56,7 @@ from functools import cached_property
 
 import psycopg
 from psycopg import pq
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb, set_json_dumps
 
 from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, PriceInterval, Site, Usage
@@ -270,7 +271,8 @@ def _write(
     nested = conn.info.transaction_status != pq.TransactionStatus.IDLE
     starts: list[dt.datetime] = []
     at_start = target.start_index
-    with conn.transaction(), conn.cursor() as cur:
+    # tuple rows whatever the connection's row_factory (a caller may use dict_row).
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         set_json_dumps(_compact_json, context=cur)
         cur.execute(target.create_stage)
         if nested:

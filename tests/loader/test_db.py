@@ -322,12 +322,15 @@ def test_concurrent_insert_into_an_empty_range_falls_back_to_the_upsert(conn, ca
     ]  # fmt: skip
 
 
-def test_autocommit_connection(apache_db):
+def test_autocommit_connection_with_dict_rows(apache_db):
+    from psycopg.rows import dict_row
+
     migrate(apache_db, timezone="Australia/Sydney")
-    with psycopg.connect(apache_db, autocommit=True) as conn:
-        assert write_prices(conn, SITE, window(), fetched_at=FETCHED).written == 12
-        assert write_prices(conn, SITE, window(), fetched_at=FETCHED).written == 0
-        assert conn.execute("SELECT count(*) FROM prices").fetchone() == (12,)
+    with psycopg.connect(apache_db, autocommit=True, row_factory=dict_row) as conn:
+        assert write_prices(conn, SITE, window(), fetched_at=FETCHED) == WriteResult(12, 12, 0, 12)
+        changed = [*window()[:-1], parse_prices(price_item(T0 + 5 * FIVE, channel="feedIn", per_kwh=1.5))[0]]
+        assert write_prices(conn, SITE, changed, fetched_at=FETCHED) == WriteResult(12, 1, 11, 0)
+        assert conn.execute("SELECT count(*) AS n FROM prices").fetchone() == {"n": 12}
 
 
 # --- usage -------------------------------------------------------------------------------------------
