@@ -325,6 +325,7 @@ class _Backfill:
             site = self.sites[window.site_id]
             window_started = self.monotonic()
             budget_free = self._rate_state().remaining - self.client.budget.reserve > 0
+            attempts_before = self.tally.requests + self._client_retries()
             outcome = self._window(site, window)
             if outcome is None:
                 self.tally.failed.append(window)
@@ -339,7 +340,8 @@ class _Backfill:
             consecutive_failures = 0
             rows, written, complete = outcome
             took = self.monotonic() - window_started
-            if budget_free:  # no wait for the rate limit inside: a fair sample of the work speed
+            # A fair sample of the work speed: no wait for the rate limit and no retry inside.
+            if budget_free and self.tally.requests + self._client_retries() == attempts_before + 1:
                 self.tally.work_seconds += took
                 self.tally.work_windows += 1
             self.tally.windows_done += 1
@@ -386,6 +388,9 @@ class _Backfill:
         )
         self.progress.finish(result)
         return result
+
+    def _client_retries(self) -> int:
+        return sum(self.client.stats()["retries"].values())
 
     def _refresh_due(self) -> bool:
         """After `refresh_every` windows, refresh while the next request would wait for the rate limit

@@ -236,7 +236,7 @@ class RichProgress:
     def start(self, plan: Plan) -> None:
         from rich.progress import Progress
 
-        self._console.print(_plan_line(plan))
+        self._console.print(_plan_line(plan), highlight=False)
         self._progress = Progress(*self._columns(), console=self._console, transient=False)
         self._progress.start()
         self._task = self._progress.add_task("backfill", total=plan.requests, rows=0, current="", eta_at=None)
@@ -258,7 +258,7 @@ class RichProgress:
         if self._progress is not None:
             self._progress.update(self._task, eta_at=self._clock(), current="")
         self.close()
-        self._console.print(summary_line(result))
+        self._console.print(summary_line(result), highlight=False)
 
     def close(self) -> None:
         if self._progress is not None:

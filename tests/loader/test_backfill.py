@@ -497,3 +497,51 @@ def test_cli_unknown_site_is_one_line(apache_db, capsys):
         code, out, err = run_cli(["--site", "01NOSUCHSITE"], environ, capsys)
     assert code == 1
     assert err.endswith("check AMBER_SITE_ID or --site\n") and err.startswith("error: site 01NOSUCHSITE is not on")
+
+
+# -- the progress display (pure) ----------------------------------------------------------------------
+
+
+def test_eta_counts_the_rate_limit_not_just_the_speed():
+    from loader.progress import RateState, eta_seconds, format_duration
+
+    amber = RateState(limit=50, window=300, reserve=12, remaining=20, reset_in=100)
+    # 8 requests fit in what the window still allows (20 - 12), then 38 per 300 s.
+    assert eta_seconds(8, amber, 0.5) == 4.0
+    assert eta_seconds(100, amber, 0.5) == 100 + 2 * 300 + 16 * 0.5  # 92 more: 38 + 38 + 16
+    assert eta_seconds(0, amber, 0.5) == 0.0
+    # Slow work dominates a generous limit.
+    assert eta_seconds(100, RateState(limit=10_000, window=1, reserve=0, remaining=10_000, reset_in=1), 2.0) == 200
+    # While a 429 blocks, nothing is available until it ends.
+    blocked = RateState(limit=50, window=300, reserve=0, remaining=40, reset_in=30, blocked_for=120)
+    assert eta_seconds(10, blocked, 0.1) == 120 + 10 * 0.1
+    assert [format_duration(s) for s in (0, 59.4, 61, 3600 * 2 + 60 * 5)] == ["0 s", "59 s", "1 min 01 s", "2 h 05 min"]
+
+
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_elsewhere(monkeypatch):
+    import io
+    import re
+
+    from loader.progress import LogProgress, RateState, RichProgress, WindowEvent, make_progress
+    from loader.windows import Plan, Window
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert isinstance(make_progress(io.StringIO()), LogProgress)
+    monkeypatch.setenv("COLUMNS", "200")
+    stream = Terminal()
+    progress = make_progress(stream)
+    assert isinstance(progress, RichProgress)
+    window = Window("S1", PRICES, dt.date(2025, 1, 1), dt.date(2025, 1, 7))
+    plan = Plan(dt.date(2025, 1, 20), 7, (window,) * 4)
+    rate = RateState(limit=50, window=300, reserve=12, remaining=0, reset_in=200)
+    progress.start(plan)
+    progress.window_done(WindowEvent(window, 1008, 1000, True, 1, 4, 1000, 1.0, 0.5, rate))
+    progress._progress.refresh()
+    progress.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
+    assert "backfill plan: 4 requests" in text
+    assert "1/4 requests" in text and "1,000 rows" in text
+    assert "ETA 3 min 21 s" in text  # 3 requests after the reset in 200 s, not 1.5 s of work
