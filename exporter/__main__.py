@@ -21,37 +21,26 @@ import argparse
 import dataclasses
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from amber.client import DEFAULT_BASE_URL, AmberClient
+from amber.client import AmberClient
 from amber.config import ConfigError, Settings
-from amber.factory import NO_KEY, client_from_settings
-from amber.secret import Secret, redact_url
+from amber.factory import DEMO_API_KEY, client_from_settings, with_demo_key
+from amber.secret import redact_url
+from amber_home.lifecycle import stop_on_signals
 from amber_home.logs import configure_logging
 
 logger = logging.getLogger("exporter")
 
-DEMO_API_KEY = "sim-key"  # the simulator's default Bearer token (simulator/config.py)
 REQUEST_TIMEOUT = 15.0  # seconds; a poll must finish well inside its 5-minute interval
 
 
 def _is_set(environ: Mapping[str, str], name: str) -> bool:
     return bool(environ.get(name, "").strip() or environ.get(f"{name}_FILE", "").strip())
-
-
-def with_api_key(settings: Settings) -> tuple[Settings | None, str | None]:
-    """(settings with a key to use, None), or (None, one-line error). Demo mode: no key, but a base URL
-    other than Amber's (the simulator) gets the simulator's demo key."""
-    if settings.api_key is not None:
-        return settings, None
-    if settings.api_base_url.rstrip("/") != DEFAULT_BASE_URL:
-        return dataclasses.replace(settings, api_key=Secret(DEMO_API_KEY)), None
-    return None, f"error: {NO_KEY}; or point AMBER_API_BASE_URL at a simulator (amber-home simulate)"
 
 
 def build_client(settings: Settings) -> AmberClient:
@@ -124,10 +113,10 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    demo = settings.api_key is None
-    settings, problem = with_api_key(settings)
-    if problem:
-        print(problem, file=sys.stderr)
+    try:
+        settings, demo = with_demo_key(settings)
+    except ConfigError as exc:
+        print(f"error: {exc.problems[0]}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     try:
@@ -154,12 +143,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
 
     stop = threading.Event()
 
-    def _stop(signum: int, _frame: object) -> None:
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop)
+    stop_on_signals(stop, logger)
 
     logger.info(
         "exporter on http://%s:%d/metrics; Amber API %s%s; database metrics %s; alert relay %s",

@@ -16,16 +16,13 @@ simulator's demo key.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 
 logger = logging.getLogger("amber_home.collect")
 
-DEMO_API_KEY = "sim-key"  # the simulator's default Bearer token (simulator/config.py)
 REQUEST_TIMEOUT = 20.0  # seconds; a poll must finish well inside its 5-minute interval
 APPLICATION_NAME = "amber-home collect"
 
@@ -43,11 +40,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = _parser().parse_args(list(argv))
 
-    from amber.client import DEFAULT_BASE_URL
     from amber.config import ConfigError, Settings
     from amber.errors import KEY_HELP_URL, AmberAuthError
-    from amber.factory import NO_KEY, client_from_settings
-    from amber.secret import Secret, redact_url
+    from amber.factory import DEMO_API_KEY, client_from_settings, with_demo_key
+    from amber.secret import redact_url
+    from amber_home.lifecycle import stop_on_signals
     from amber_home.logs import configure_logging
     from loader.connect import connect
     from loader.follow import FatalError, Follower, FollowOptions
@@ -58,12 +55,11 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    demo = settings.api_key is None
-    if demo:
-        if settings.api_base_url.rstrip("/") == DEFAULT_BASE_URL:
-            print(f"error: {NO_KEY}; or point AMBER_API_BASE_URL at a simulator (amber-home simulate)", file=sys.stderr)
-            return 2
-        settings = dataclasses.replace(settings, api_key=Secret(DEMO_API_KEY))
+    try:
+        settings, demo = with_demo_key(settings)
+    except ConfigError as exc:
+        print(f"error: {exc.problems[0]}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
 
     migrated = False
@@ -109,12 +105,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             print(f"collected: {report.summary()}")
             return 0
 
-        def _stop(signum: int, _frame: object) -> None:
-            logger.info("received %s; stopping", signal.Signals(signum).name)
-            stop.set()
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _stop)
+        stop_on_signals(stop, logger)
         logger.info(
             "collecting from %s%s into %s (usage re-fetch %d day(s), gap healing %d day(s), %d request(s) per "
             "5 minutes kept for the exporter)",

@@ -1,0 +1,16 @@
+"""Stopping long-running services cleanly: `docker stop` sends SIGTERM, Ctrl-C sends SIGINT."""
+
+import logging
+import signal
+import threading
+
+
+def stop_on_signals(stop: threading.Event, logger: logging.Logger) -> None:
+    """Set `stop` on SIGTERM or SIGINT (logging which), so the service finishes its current step and exits 0."""
+
+    def _stop(signum: int, _frame: object) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
