@@ -48,10 +48,7 @@ def child(base_url: str, database: str, start: str | None) -> None:
         ready = _status_kib("VmRSS")
         started = time.monotonic()
         result = run_backfill(
-            client,
-            database,
-            start_date=dt.date.fromisoformat(start) if start else None,
-            clock=lambda: FROZEN_AT,
+            client, database, start_date=dt.date.fromisoformat(start) if start else None, clock=lambda: FROZEN_AT
         )
         elapsed = time.monotonic() - started
     print(
@@ -83,16 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     days = 365 * args.years
     short_from = (FROZEN_AT.date() - dt.timedelta(days=30)).isoformat()
     results = {}
-    with scratch_databases(2) as (long_db, short_db):
-        with simulator_process(days=days, resolution=args.resolution, limit=10**9, window=300) as url:
-            for name, database, start in (("short", short_db, short_from), ("long", long_db, "-")):
-                out = subprocess.run(
-                    [sys.executable, "-m", "bench.backfill_memory", "--child", url, database, start],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    with (
+        scratch_databases(2) as (long_db, short_db),
+        simulator_process(days=days, resolution=args.resolution, limit=10**9, window=300) as url,
+    ):
+        for name, database, start in (("short", short_db, short_from), ("long", long_db, "-")):
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.backfill_memory", "--child", url, database, start],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     print(
         f"Run of {dt.date.today()} on {machine()}: one site, {args.resolution}-minute prices (3 channels) and"
         f" 30-minute usage (3 channels), frozen at {FROZEN_AT.date()} NEM; each backfill in a fresh process.\n"

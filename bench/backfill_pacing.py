@@ -51,7 +51,7 @@ from loader.backfill import run_backfill
 from loader.migrate import migrate
 from loader.windows import minimum_requests
 
-__all__ = ["main", "simulator_process", "scratch_databases"]
+__all__ = ["main", "scratch_databases", "simulator_process"]
 
 API_KEY = "bench-key"
 NEM = dt.timezone(dt.timedelta(hours=10))
@@ -134,7 +134,7 @@ class _LastWindow:
 
 
 def backfill_once(base_url: str, database: str) -> Run:
-    clock = lambda: FROZEN_AT  # noqa: E731 - the simulator is frozen at this instant
+    clock = lambda: FROZEN_AT
     with AmberClient(API_KEY, base_url, budget=RateBudget(reserve=0)) as client:
         real_sites = client.sites
         sent: list[float] = []
@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| requests ÷ minimum | {paced.requests} ÷ {minimum} = {paced.requests / minimum:.2f} | 1.00 |")
     print(f"| 429s received | {paced.rate_limited} | 0 |")
     print(f"| wall ÷ bound | {paced.wall:.1f} s ÷ {bound:.1f} s = {paced.wall / bound:.3f} | ≤ 1.05 |")
-    print(f"| baseline: the same backfill without a limit | {base.wall:.1f} s ({base.wall / base.requests:.3f} s per request) | |")
+    print(
+        f"| baseline: the same backfill without a limit | {base.wall:.1f} s ({base.wall / base.requests:.3f} s per request) | |"
+    )
     print(
         f"\nbound = max(work {base.wall:.1f} s, (ceil({paced.requests} / {args.limit}) − 1) × {args.window:g} s"
         f" = {pure_bound:.0f} s + work of the last {tail} requests {tail_work:.1f} s)"

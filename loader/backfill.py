@@ -50,12 +50,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from amber.client import AmberClient
-from amber.errors import (
-    AmberNotFoundError,
-    AmberRateLimitedError,
-    AmberResponseError,
-    AmberUnavailableError,
-)
+from amber.errors import AmberNotFoundError, AmberRateLimitedError, AmberResponseError, AmberUnavailableError
 from amber.models import Site
 from loader import db
 from loader.aggregates import AggregateError, refresh_aggregates
@@ -213,7 +208,7 @@ def _record_progress(conn: psycopg.Connection, window: Window, *, rows: int, com
 
 
 def _nem_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), dt.timezone.utc) - NEM_OFFSET
+    return dt.datetime.combine(day, dt.time(), dt.UTC) - NEM_OFFSET
 
 
 def _first_line(exc: BaseException) -> str:
@@ -222,7 +217,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class _Backfill:
@@ -246,9 +241,7 @@ class _Backfill:
         self.progress = progress
         self.refresh_every = refresh_every
         self.retry = retry
-        self._connect_db = connect_db or (
-            lambda: connect(database, application_name=APPLICATION_NAME, autocommit=True)
-        )
+        self._connect_db = connect_db or (lambda: connect(database, application_name=APPLICATION_NAME, autocommit=True))
         self._conn: psycopg.Connection | None = None
         self.tally = _Tally()
         self._pending: tuple[dt.date, dt.date] | None = None  # days written since the last refresh

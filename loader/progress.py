@@ -289,4 +289,3 @@ def make_progress(stream: TextIO | None = None) -> ProgressReporter:
     except (AttributeError, ValueError):
         interactive = False
     return RichProgress(stream) if interactive else LogProgress()
-

@@ -129,7 +129,7 @@ def nem_today(now: dt.datetime) -> dt.date:
     """The NEM date (UTC+10) at the aware instant `now`."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got {now!r}")
-    return (now.astimezone(dt.timezone.utc) + NEM_OFFSET).date()
+    return (now.astimezone(dt.UTC) + NEM_OFFSET).date()
 
 
 def settled_through(today: dt.date) -> dt.date:
@@ -228,12 +228,8 @@ def plan_backfill(
     return Plan(today, days, tuple(windows), spans, done_days, tuple(skipped))
 
 
-def window_is_final(
-    window: Window, *, today: dt.date, estimated_rows: int = 0, empty_days: int = 0
-) -> bool:
+def window_is_final(window: Window, *, today: dt.date, estimated_rows: int = 0, empty_days: int = 0) -> bool:
     """Whether `window`, just fetched on NEM date `today`, can be recorded as complete (see module doc)."""
     if window.end > settled_through(today):
         return False
-    if window.stream == USAGE and (estimated_rows > 0 or empty_days > 0):
-        return False
-    return True
+    return not (window.stream == USAGE and (estimated_rows > 0 or empty_days > 0))

@@ -116,7 +116,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
     settings = load_settings_or_exit(environ)
     try:
-        start = _start_date(args.start, nem_today(dt.datetime.now(dt.timezone.utc)))
+        start = _start_date(args.start, nem_today(dt.datetime.now(dt.UTC)))
         site_ids = _site_ids(args.sites)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -137,11 +137,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             return 0
         migrate(settings.database_url, timezone=settings.timezone_name, reader_password=settings.reader_password)
         result = run_backfill(
-            client,
-            settings.database_url,
-            start_date=start,
-            site_ids=site_ids,
-            progress=make_progress(sys.stderr),
+            client, settings.database_url, start_date=start, site_ids=site_ids, progress=make_progress(sys.stderr)
         )
     except (AmberAuthError, BackfillError, MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,6 +4,7 @@ truth (every interval, once, final values), with the fewest requests and no 429.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from loader.progress import LogProgress
 from loader.windows import PRICES, USAGE, minimum_requests, nem_today, stream_span
 from simulator import SimulatorConfig, SimulatorServer
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NEM = dt.timezone(dt.timedelta(hours=10))
 DAY = dt.timedelta(days=1)
 # 12:07:30 NEM on Sunday 20 April 2025, two weeks after daylight saving ended in Sydney (6 April).
@@ -78,7 +79,7 @@ def nem_midnight(day: dt.date) -> dt.datetime:
 
 
 def _utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text)  # Python 3.11 reads the Z
 
 
 def _num(value) -> Decimal:
@@ -247,7 +248,7 @@ def test_backfill_of_a_five_minute_site_equals_truth(db_url):
 def test_rerun_fetches_only_open_windows_and_changes_nothing(db_url):
     with SimulatorServer(sim_config(sites=1)) as sim:
         first = backfill(sim, db_url)
-        before = db_prices(db_url, sim.site_ids[0], sim.clock.now()), db_usage(db_url, sim.site_ids[0])
+        before = (db_prices(db_url, sim.site_ids[0], sim.clock.now()), db_usage(db_url, sim.site_ids[0]))
         fetched = window_requests(sim)
 
         again = backfill(sim, db_url)
@@ -267,7 +268,7 @@ def test_rerun_fetches_only_open_windows_and_changes_nothing(db_url):
         windows = [(r[1], r[2], r[3]) for r in progress_rows(db_url)]
         for stream in (PRICES, USAGE):
             mine = sorted((a, b) for s, a, b in windows if s == stream)
-            assert all(b + DAY == c for (_, b), (c, _) in zip(mine, mine[1:], strict=False))  # no gap or overlap
+            assert all(b + DAY == c for (_, b), (c, _) in itertools.pairwise(mine))  # no gap or overlap
 
 
 def test_dst_change_day_and_nem_midnight_intervals_land_correctly(db_url):
@@ -425,9 +426,9 @@ def test_aggregates_are_refreshed_every_n_windows_over_the_written_range(db_url,
         return real(conn, start, end)
 
     monkeypatch.setattr(backfill_module, "refresh_aggregates", refresh)
-    with SimulatorServer(sim_config(sites=1, history_days=40, rate_limit=rate_limit, rate_window_seconds=1)) as sim:
-        with make_client(sim, budget=RateBudget(reserve=0)) as client:
-            result = backfill(sim, db_url, client, refresh_every=3, progress=count)
+    config = sim_config(sites=1, history_days=40, rate_limit=rate_limit, rate_window_seconds=1)
+    with SimulatorServer(config) as sim, make_client(sim, budget=RateBudget(reserve=0)) as client:
+        result = backfill(sim, db_url, client, refresh_every=3, progress=count)
     windows = result.plan.windows
     assert result.refreshes == len(calls) and calls[-1][0] == len(windows)
     # Each refresh covers exactly the NEM days written since the previous one (TSL refreshes that range),
@@ -494,7 +495,7 @@ def test_cli_dry_run_prints_the_plan_and_calls_only_sites(apache_db, capsys):
 def test_cli_unknown_site_is_one_line(apache_db, capsys):
     with SimulatorServer(sim_config(sites=1, start=None, speed=1.0)) as sim:
         environ = {"DATABASE_URL": apache_db, "AMBER_API_KEY": sim.api_key, "AMBER_API_BASE_URL": sim.base_url}
-        code, out, err = run_cli(["--site", "01NOSUCHSITE"], environ, capsys)
+        code, _, err = run_cli(["--site", "01NOSUCHSITE"], environ, capsys)
     assert code == 1
     assert err.endswith("check AMBER_SITE_ID or --site\n") and err.startswith("error: site 01NOSUCHSITE is not on")
 

@@ -4,7 +4,6 @@ the database must equal the simulator's truth, and each problem is one log line 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import signal
@@ -146,7 +145,7 @@ def test_kill_9_mid_run_then_rerun_equals_truth(db_url):
         total = expected_requests(sim)
         assert done < total, "the backfill finished before it was killed"
 
-        rerun = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        rerun = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
         assert rerun.returncode == 0, rerun.stderr
         assert "backfill finished" in rerun.stderr
         # Only the windows that had not committed are fetched again.
@@ -332,5 +331,7 @@ def test_database_gone_for_good_stops_with_one_line(db_url, monkeypatch):
                 )
 
         wrap(monkeypatch, "write_prices", drop)
-        with pytest.raises(BackfillError, match=r"database was unreachable for 1 s while writing .* run the backfill again"):
+        with pytest.raises(
+            BackfillError, match=r"database was unreachable for 1 s while writing .* run the backfill again"
+        ):
             backfill(sim, url, retry=retry)

@@ -26,11 +26,14 @@ from loader.windows import (
 
 D = dt.date
 DAY = dt.timedelta(days=1)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TODAY = D(2025, 6, 15)
 
 
-def site(site_id="S1", *, active_from=D(2024, 6, 15), closed_on=None, interval_length=30) -> Site:
+A_YEAR_AGO = D(2024, 6, 15)
+
+
+def site(site_id="S1", *, active_from=A_YEAR_AGO, closed_on=None, interval_length=30) -> Site:
     return Site(
         id=site_id,
         nmi="4100000000",
