@@ -154,7 +154,8 @@ def expected_series(
     return out
 
 
-_FIND_PRICE_GAPS = """
+# Every interval start each Series expects (one CTE for both streams); the queries add what is stored.
+_EXPECTED = """
 WITH series AS (
     SELECT * FROM unnest(%(site)s::text[], %(key)s::text[], %(step)s::int[],
                          %(first)s::timestamptz[], %(stop)s::timestamptz[])
@@ -164,7 +165,10 @@ WITH series AS (
     FROM series AS s,
          generate_series(s.first, s.stop - make_interval(mins => s.step), make_interval(mins => s.step))
              AS g(interval_start)
-), stored AS (
+)
+"""
+
+_FIND_PRICE_GAPS = _EXPECTED + """, stored AS (
     SELECT site_id, channel_type, interval_start, interval_type
     FROM prices
     WHERE site_id = ANY(%(site)s) AND interval_start >= %(low)s AND interval_start < %(high)s
@@ -177,17 +181,7 @@ WHERE p.interval_type IS DISTINCT FROM 'ActualInterval'
 ORDER BY 1, 2, 3
 """
 
-_FIND_USAGE_GAPS = """
-WITH series AS (
-    SELECT * FROM unnest(%(site)s::text[], %(key)s::text[], %(step)s::int[],
-                         %(first)s::timestamptz[], %(stop)s::timestamptz[])
-        AS s(site_id, key, step, first, stop)
-), expected AS (
-    SELECT s.site_id, s.key, g.interval_start
-    FROM series AS s,
-         generate_series(s.first, s.stop - make_interval(mins => s.step), make_interval(mins => s.step))
-             AS g(interval_start)
-), stored AS (
+_FIND_USAGE_GAPS = _EXPECTED + """, stored AS (
     SELECT site_id, channel_identifier, interval_start, quality
     FROM usage
     WHERE site_id = ANY(%(site)s) AND interval_start >= %(low)s AND interval_start < %(high)s
