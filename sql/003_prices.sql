@@ -1,6 +1,6 @@
--- prices: the latest known price of every interval, per site and channel type (one row per interval; a
--- forecast row is overwritten by the current and then the actual price). A hypertable on interval_start.
--- Forecast history lives in forecasts (005), not here.
+-- prices: the actual price of every past interval and the current interval's live price, per site and
+-- channel type (one row per interval; the current row is overwritten by the actual price). A hypertable on
+-- interval_start. Forecasts live in forecasts (005), not here.
 --
 -- Money-like values (per_kwh, spot_per_kwh, the price ranges) and renewables are numeric: the API sends
 -- short decimals (26.60356) that numeric keeps exactly as received, so sums and averages are exact and the
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS prices (
 SELECT create_hypertable('prices', by_range('interval_start', INTERVAL '7 days'), if_not_exists => true);
 
 COMMENT ON TABLE prices IS
-    'Latest known price per interval (Amber /prices): actual, current or forecast, per site and channel type. Prices in c/kWh incl. GST; times UTC.';
+    'Price per interval (Amber /prices): ActualInterval rows, and the CurrentInterval until its actual arrives, per site and channel type; forecasts are in forecasts. Prices in c/kWh incl. GST; times UTC.';
 COMMENT ON COLUMN prices.site_id IS 'Amber site id (sites.site_id).';
 COMMENT ON COLUMN prices.channel_type IS 'Channel type the price applies to: general, controlledLoad or feedIn (unknown values kept as received).';
 COMMENT ON COLUMN prices.interval_start IS
