@@ -34,15 +34,14 @@ import datetime as dt
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import psycopg
 
+from bench.database import bench_database
 from loader.aggregates import AGGREGATES, aggregate_kind, refresh_aggregates
 from loader.migrate import migrate
 from loader.query import COSTS_SQL, PRICES_SQL, session_options, summary
@@ -133,33 +132,8 @@ ORDER BY site_id, channel_type, hour
 # --- server ----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def database(fsync: bool) -> Iterator[str]:
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from tests.support.servers import TIMESCALEDB_SCRIPT, TimescaleServer, free_port, wait_for_postgres
-
-    if fsync:
-        # TimescaleServer.start() turns fsync off (test clusters are throwaway); refreshes write, and a
-        # production server pays for durable writes, so this cluster is initialised without AMBER_TSDB_FAST.
-        server = TimescaleServer(name=f"bench-aggregates-{os.getpid()}", port=free_port())
-        env = {k: v for k, v in os.environ.items() if k != "AMBER_TSDB_FAST"}
-        try:
-            for step in (["init", server.name, str(server.port)], ["start", server.name]):
-                subprocess.run([str(TIMESCALEDB_SCRIPT), *step], check=True, env=env, capture_output=True)
-            wait_for_postgres(server.admin_url)
-        except BaseException:
-            server.stop()
-            raise
-    else:
-        server = TimescaleServer.start()
-    try:
-        name = server.create_database()
-        yield server.url(name)
-    finally:
-        server.stop()
+def database(fsync: bool):
+    return bench_database(durable=fsync, prefix="bench-aggregates")
 
 
 # --- data ------------------------------------------------------------------------------------------

@@ -31,11 +31,9 @@ import argparse
 import datetime as dt
 import os
 import platform
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 
 import psycopg
@@ -43,6 +41,7 @@ from psycopg.types.json import set_json_dumps
 
 from amber.models import PriceInterval, Usage
 from amber.parse import parse_price_intervals, parse_usage
+from bench.database import bench_database
 from loader import rows as R
 from loader.db import _NUMERIC, PRICES, USAGE, _compact_json, _stage_type, write_prices, write_usage
 from loader.migrate import migrate
@@ -122,29 +121,8 @@ def generate(days: int) -> tuple[list[list[PriceInterval]], list[list[Usage]]]:
 # --- server ----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def database(fsync: bool) -> Iterator[str]:
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from tests.support.servers import TIMESCALEDB_SCRIPT, TimescaleServer, free_port, wait_for_postgres
-
-    if fsync:
-        # TimescaleServer.start() turns fsync off (test clusters are throwaway); a benchmark of commits
-        # should pay for durability, so init the same cluster without AMBER_TSDB_FAST.
-        server = TimescaleServer(name=f"bench-{os.getpid()}", port=free_port())
-        env = {k: v for k, v in os.environ.items() if k != "AMBER_TSDB_FAST"}
-        for step in (["init", server.name, str(server.port)], ["start", server.name]):
-            subprocess.run([str(TIMESCALEDB_SCRIPT), *step], check=True, env=env, capture_output=True)
-        wait_for_postgres(server.admin_url)
-    else:
-        server = TimescaleServer.start()
-    try:
-        name = server.create_database()
-        yield server.url(name)
-    finally:
-        server.stop()
+def database(fsync: bool):
+    return bench_database(durable=fsync, prefix="bench-ingest")
 
 
 def _truncate(conn: psycopg.Connection) -> None:

@@ -66,14 +66,19 @@ class TimescaleServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls) -> "TimescaleServer":
-        server = cls(name=f"pytest-{os.getpid()}", port=free_port())
-        env = {**os.environ, "AMBER_TSDB_FAST": "1"}  # fsync off: test clusters are throwaway
+    def start(cls, *, durable: bool = False, prefix: str = "pytest") -> "TimescaleServer":
+        """A new cluster; fsync off unless `durable` (test clusters are throwaway, benchmarks of commits
+        should pay for durability like a production server)."""
+        server = cls(name=f"{prefix}-{os.getpid()}", port=free_port())
+        env = {k: v for k, v in os.environ.items() if k != "AMBER_TSDB_FAST"}
+        if not durable:
+            env["AMBER_TSDB_FAST"] = "1"
         for step in (["init", server.name, str(server.port)], ["start", server.name]):
             result = subprocess.run(
                 [str(TIMESCALEDB_SCRIPT), *step], capture_output=True, text=True, env=env
             )
             if result.returncode != 0:
+                server.stop()
                 raise ServerUnavailable(
                     f"TimescaleDB could not {step[0]}: {result.stderr.strip() or result.stdout.strip()}"
                     f" — {SETUP_HINT}"
