@@ -82,6 +82,10 @@ class Days:
         """Local midnight ending `last` (aware); days are 23-25 hours long, so this is not first + N * 24 h."""
         return dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), tzinfo=self.zone)
 
+    def params(self, site: str | None) -> dict:
+        """The query parameters of a per-day report over these days (optionally one site)."""
+        return {"first": self.first, "last": self.last, "since": self.since, "before": self.before, "site": site}
+
     def __str__(self) -> str:
         return f"{self.first} to {self.last}" if self.first != self.last else str(self.first)
 
@@ -220,7 +224,7 @@ ORDER BY span.site_id, g.day
 def _cost_table(conn: psycopg.Connection, days: Days, site: str | None, *, title: str) -> Table:
     rows = conn.execute(
         COSTS_SQL,
-        {"first": days.first, "last": days.last, "since": days.since, "before": days.before, "site": site},
+        days.params(site),
     ).fetchall()
     columns = (
         Column("day", "Day", "date"),
@@ -360,7 +364,7 @@ def usage(
     window = last_days(days, until, zone)
     rows = conn.execute(
         USAGE_SQL,
-        {"first": window.first, "last": window.last, "since": window.since, "before": window.before, "site": site},
+        window.params(site),
     ).fetchall()
     columns = (
         Column("day", "Day", "date"),
