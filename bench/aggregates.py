@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from bench.database import bench_database
+from bench.machine import machine
 from loader.aggregates import AGGREGATES, aggregate_kind, refresh_aggregates
 from loader.migrate import migrate
 from loader.query import COSTS_SQL, PRICES_SQL, session_options, summary
@@ -199,18 +199,6 @@ def refresh_each(conn: psycopg.Connection, concurrently: bool) -> dict[str, floa
     finally:
         conn.autocommit = False
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def ms(seconds: float) -> str:

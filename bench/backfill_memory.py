@@ -21,7 +21,8 @@ import json
 import subprocess
 import sys
 
-from bench.backfill_pacing import API_KEY, FROZEN_AT, machine, scratch_databases, simulator_process
+from bench.backfill_pacing import API_KEY, FROZEN_AT, scratch_databases, simulator_process
+from bench.machine import machine
 
 __all__ = ["main"]
 

@@ -35,7 +35,6 @@ import argparse
 import datetime as dt
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -47,6 +46,7 @@ import psycopg
 
 from amber.client import AmberClient
 from amber.ratelimit import RateBudget
+from bench.machine import machine
 from loader.backfill import run_backfill
 from loader.migrate import migrate
 from loader.windows import minimum_requests
@@ -155,15 +155,6 @@ def backfill_once(base_url: str, database: str) -> Run:
         windows=result.windows_done,
     )
 
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from psycopg.types.json import set_json_dumps
 from amber.models import PriceInterval, Usage
 from amber.parse import parse_price_intervals, parse_usage
 from bench.database import bench_database
+from bench.machine import machine
 from loader import rows as R
 from loader.db import _NUMERIC, PRICES, USAGE, _compact_json, _stage_type, write_prices, write_usage
 from loader.migrate import migrate
@@ -214,20 +214,6 @@ def run_per_row(conn, price_windows, usage_windows, fetched_at, sample: int) -> 
                 return done
     return done
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
 
 
 def _load() -> str:
