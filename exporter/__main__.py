@@ -29,10 +29,11 @@ from typing import Any
 
 from amber.client import AmberClient
 from amber.config import ConfigError, Settings
-from amber.factory import DEMO_API_KEY, client_from_settings, with_demo_key
+from amber.factory import DEMO_API_KEY, client_from_settings
 from amber.secret import redact_url
 from amber_home.lifecycle import stop_on_signals
 from amber_home.logs import configure_logging
+from amber_home.startup import service_settings
 
 logger = logging.getLogger("exporter")
 
@@ -108,16 +109,10 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         description="Run the Prometheus exporter (/metrics) and the alert relay (POST /alerts). "
         "Configuration comes from the environment; see docs/configuration.md.",
     ).parse_args(list(argv))
-    try:
-        settings = Settings.from_env(environ)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = service_settings(environ)
+    if loaded is None:
         return 2
-    try:
-        settings, demo = with_demo_key(settings)
-    except ConfigError as exc:
-        print(f"error: {exc.problems[0]}", file=sys.stderr)
-        return 2
+    settings, demo = loaded
     configure_logging(settings.log_level)
     try:
         alerts = build_relay(settings)

@@ -104,28 +104,25 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
     import psycopg
 
-    from amber.config import ConfigError, load_settings_or_exit
     from amber.errors import AmberAuthError, AmberError
-    from amber.factory import with_demo_key
     from amber.secret import redact_url
     from amber_home.logs import configure_logging
+    from amber_home.startup import service_settings
     from loader.backfill import BackfillError, backfill_client, prepare_backfill, run_backfill
     from loader.migrate import MigrationError, migrate
     from loader.progress import make_progress
     from loader.windows import nem_today
 
-    settings = load_settings_or_exit(environ)
     try:
         start = _start_date(args.start, nem_today(dt.datetime.now(dt.UTC)))
         site_ids = _site_ids(args.sites)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        settings, _demo = with_demo_key(settings)
-    except ConfigError as exc:
-        print(f"error: {exc.problems[0]}", file=sys.stderr)
+    loaded = service_settings(environ)
+    if loaded is None:
         return 2
+    settings, _demo = loaded
     configure_logging(settings.log_level)
     start = start if start is not None else settings.historical_start_date
     site_ids = site_ids or settings.site_ids

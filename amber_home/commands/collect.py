@@ -40,26 +40,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = _parser().parse_args(list(argv))
 
-    from amber.config import ConfigError, Settings
     from amber.errors import KEY_HELP_URL, AmberAuthError
-    from amber.factory import DEMO_API_KEY, client_from_settings, with_demo_key
+    from amber.factory import DEMO_API_KEY, client_from_settings
     from amber.secret import redact_url
     from amber_home.lifecycle import stop_on_signals
     from amber_home.logs import configure_logging
+    from amber_home.startup import service_settings
     from loader.connect import connect
     from loader.follow import FatalError, Follower, FollowOptions
     from loader.migrate import MigrationError, migrate
 
-    try:
-        settings = Settings.from_env(environ)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = service_settings(environ)
+    if loaded is None:
         return 2
-    try:
-        settings, demo = with_demo_key(settings)
-    except ConfigError as exc:
-        print(f"error: {exc.problems[0]}", file=sys.stderr)
-        return 2
+    settings, demo = loaded
     configure_logging(settings.log_level)
 
     migrated = False
