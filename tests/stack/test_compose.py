@@ -361,3 +361,23 @@ def test_image_layout_runs_migrate_from_app(tmp_path):
     cli = subprocess.run([str(app / ".venv" / "bin" / "amber-home"), "--help"], capture_output=True, text=True)
     assert cli.returncode == 0 and "migrate" in cli.stdout
     assert not (app / ".venv" / "bin" / "pytest").exists(), "dev dependencies must stay out of the image"
+
+
+def test_timescaledb_image_restores_its_own_backups(services):
+    # pg_restore of compressed chunks fails before 2.20.1 (upstream bug): backups older than the
+    # compression delay would not restore, so the image must be at least 2.21.
+    image = services["timescaledb"]["image"]
+    name, tag = image.rsplit(":", 1)
+    assert name == "timescale/timescaledb"
+    version = tuple(int(part) for part in tag.split("-")[0].split("."))
+    assert version >= (2, 21, 0), image
+    assert tag.endswith("-pg17"), "the native tier and the backups' clients are PostgreSQL 17"
+
+
+def test_timescaledb_has_workers_for_every_job_due_at_once(services):
+    settings = dict(arg.split("=", 1) for arg in services["timescaledb"]["command"] if "=" in arg)
+    schedulers = 4  # amber, postgres, template1, and a restore's new database
+    jobs = 4 + 2 + 1 + 1  # refresh policies, compression (prices, usage), retention (forecasts), job history
+    workers = int(settings["timescaledb.max_background_workers"])
+    assert workers >= schedulers + jobs
+    assert int(settings["max_worker_processes"]) >= workers + int(settings["max_parallel_workers"]) + 1
