@@ -1,17 +1,21 @@
 """Refresh the four aggregates (sql/007_aggregates.sql) after the loader writes prices or usage.
 
     refresh_aggregates(conn, start=None, end=None) -> names refreshed, in dependency order
+    refresh_written(conn, spans) -> names refreshed: exactly the buckets the written rows touch
     aggregate_kind(conn) -> 'continuous' | 'materialized view'
 
 Timescale license: continuous aggregates. `CALL refresh_continuous_aggregate` recomputes only the
-buckets that lie wholly inside the window, so the window is first widened to whole local days
+buckets that lie wholly inside the window, so each window is first widened to whole local days
 (whole local months for cost_monthly) in the time zone recorded in amber_settings. Real-time
-aggregation serves rows newer than the last refresh from the hypertables, but rows written BELOW
-it (backfills, Amber's corrections) stay invisible until their window is refreshed: the loader
-refreshes every window it writes; start=None/end=None means everything.
+aggregation serves rows from the hypertables only ABOVE the materialization watermark: a row written
+into a bucket that is already materialized (the current hour after the last refresh, a revised day,
+this month in cost_monthly) stays invisible until that bucket is refreshed, and the refresh policies
+never reach some of them (cost_monthly's covers whole months only). So every writer refreshes the
+buckets its rows touch, right after writing: refresh_written(conn, spans), a few narrow windows, cheap.
+start=None/end=None means everything.
 
 Apache build: plain materialized views, recomputed whole with REFRESH MATERIALIZED VIEW CONCURRENTLY
-(readers are not blocked); start and end are ignored. A household's history is small enough for that.
+(readers are not blocked); windows are ignored. A household's history is small enough for that.
 
 cost_monthly is built on cost_daily (a hierarchical continuous aggregate, or a view on a view), so
 cost_daily is always refreshed first. Refreshing cannot run inside a transaction: the connection
@@ -22,16 +26,30 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-__all__ = ["AGGREGATES", "Aggregate", "AggregateError", "aggregate_kind", "aggregate_kind_or_none", "refresh_aggregates"]
+__all__ = [
+    "AGGREGATES",
+    "Aggregate",
+    "AggregateError",
+    "Span",
+    "aggregate_kind",
+    "aggregate_kind_or_none",
+    "merge_spans",
+    "refresh_aggregates",
+    "refresh_written",
+]
 
 logger = logging.getLogger(__name__)
+
+# [start, end) of the interval_start values some write touched (UTC, aware).
+Span = tuple[dt.datetime, dt.datetime]
 
 CONTINUOUS = "continuous"
 MATERIALIZED_VIEW = "materialized view"
@@ -87,17 +105,43 @@ def refresh_aggregates(
     conn: psycopg.Connection, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> list[str]:
     """Bring the aggregates up to date for [start, end) (None: unbounded); return the names refreshed."""
+    return _refresh(conn, [(start, end)])
+
+
+def refresh_written(conn: psycopg.Connection, spans: Iterable[Span]) -> list[str]:
+    """Refresh exactly the buckets that rows written in `spans` fall into (widened to whole local
+    days, and months for cost_monthly); nothing when `spans` is empty."""
+    spans = list(spans)
+    return _refresh(conn, spans) if spans else []
+
+
+def merge_spans(spans: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Sorted, with overlapping or touching [start, end) spans joined (None: unbounded)."""
+    ordered = sorted(spans, key=lambda span: (span[0] is not None, span[0] or dt.datetime.min))
+    merged: list[tuple[Any, Any]] = []
+    for start, end in ordered:
+        if merged:
+            last_start, last_end = merged[-1]
+            if last_end is None or (start is not None and start <= last_end):
+                merged[-1] = (last_start, None if end is None or last_end is None else max(last_end, end))
+                continue
+        merged.append((start, end))
+    return merged
+
+
+def _refresh(conn: psycopg.Connection, spans: list[tuple[dt.datetime | None, dt.datetime | None]]) -> list[str]:
     with _autocommit(conn):
         if aggregate_kind(conn) == CONTINUOUS:
             timezone = _recorded_timezone(conn)
             for aggregate in AGGREGATES:
-                window = _widen(conn, aggregate.refresh_unit, timezone, start, end)
-                logger.debug("refreshing %s for %s .. %s", aggregate.name, *window)
-                conn.execute(
-                    sql.SQL("CALL refresh_continuous_aggregate({}, {}::timestamptz, {}::timestamptz)").format(
-                        sql.Literal(aggregate.name), sql.Literal(window[0]), sql.Literal(window[1])
+                windows = merge_spans(_widen(conn, aggregate.refresh_unit, timezone, *span) for span in spans)
+                for window in windows:
+                    logger.debug("refreshing %s for %s .. %s", aggregate.name, *window)
+                    conn.execute(
+                        sql.SQL("CALL refresh_continuous_aggregate({}, {}::timestamptz, {}::timestamptz)").format(
+                            sql.Literal(aggregate.name), sql.Literal(window[0]), sql.Literal(window[1])
+                        )
                     )
-                )
         else:
             for aggregate in AGGREGATES:
                 populated = conn.execute(

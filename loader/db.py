@@ -40,6 +40,8 @@ Counting (WriteResult)
     written  rows inserted or updated; `inserted` is the part that was new
     kept     rows - written: offered rows that left the table as it was — the stored row had precedence
              or was already identical, or a duplicate in the same batch lost to a later/better item.
+    span     [first, last + 1 µs) of the written rows' interval_start, None when nothing was written:
+             the buckets of the aggregates to refresh (loader.aggregates.refresh_written).
 
 The connection must be a psycopg 3 connection to a database migrated by loader.migrate (COPY needs a
 real PostgreSQL; the PGlite tier cannot COPY).
@@ -51,7 +53,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import psycopg
@@ -75,18 +77,27 @@ class WriteResult:
     written: int  # inserted or updated
     kept: int  # offered rows that did not change the table (precedence, identical, or lost in-batch duplicate)
     inserted: int = 0  # of `written`, the rows that were new
+    # [start, end) holding every written interval_start. Not part of equality: results compare by counts.
+    span: tuple[dt.datetime, dt.datetime] | None = field(default=None, compare=False)
 
     @property
     def updated(self) -> int:
         return self.written - self.inserted
 
     def __add__(self, other: WriteResult) -> WriteResult:
+        spans = [span for span in (self.span, other.span) if span is not None]
         return WriteResult(
             self.rows + other.rows,
             self.written + other.written,
             self.kept + other.kept,
             self.inserted + other.inserted,
+            (min(s for s, _ in spans), max(e for _, e in spans)) if spans else None,
         )
+
+
+def _span(starts: Sequence[dt.datetime]) -> tuple[dt.datetime, dt.datetime] | None:
+    # timestamptz resolution is one microsecond: the half-open span ends just after the last start.
+    return (min(starts), max(starts) + dt.timedelta(microseconds=1)) if starts else None
 
 
 EMPTY = WriteResult(0, 0, 0, 0)
@@ -216,7 +227,7 @@ class _Target:
             f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in updatable)}"
             f" WHERE ({self.may_replace})"
             f" AND ({', '.join(f't.{c}' for c in compared)}) IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in compared)})"
-            f" RETURNING (t.xmax = 0) AS inserted"
+            f" RETURNING (t.xmax = 0) AS inserted, t.interval_start"
         )
 
 
@@ -296,12 +307,14 @@ def _write(
                 logger.debug("%s %s: rows appeared in the batch's range meanwhile; upserting", target.table, site_id)
             else:
                 inserted = cur.rowcount
-                return WriteResult(rows=offered, written=inserted, kept=offered - inserted, inserted=inserted)
+                # Every winner was inserted: the offered range is the written one.
+                span = _span([params["first"], params["last"]]) if inserted else None
+                return WriteResult(offered, inserted, offered - inserted, inserted, span)
         cur.execute(target.upsert, params)
         flags = cur.fetchall()
     written = len(flags)
-    inserted = sum(1 for (new,) in flags if new)
-    return WriteResult(rows=offered, written=written, kept=offered - written, inserted=inserted)
+    inserted = sum(1 for new, _ in flags if new)
+    return WriteResult(offered, written, offered - written, inserted, _span([start for _, start in flags]))
 
 
 def write_prices(

@@ -26,10 +26,13 @@ What a cycle does (see loader/schedule.py for when)
     HealGaps         at start, hourly, and after every outage: loader.gaps.heal over GAP_HEAL_DAYS. Days
                      Amber did not serve when asked are not asked again for UNSERVED_RETRY (24 h).
     RefreshAggregates
-                     Apache build (materialized views): after writes, at most every 10 minutes for price
-                     writes and right away (same cycle) after usage or healing writes. Timescale license:
-                     the refresh policies do it; only windows written older than the shortest policy
-                     start offset (7 days) are refreshed explicitly.
+                     In the cycle that wrote prices or usage. Timescale license: exactly the buckets the
+                     written rows touch (loader.aggregates.refresh_written: a few day- and month-wide
+                     windows, cheap), the current hour, day and month included; the refresh policies only
+                     catch up on what the loader could not do. Apache build (materialized views, refreshed
+                     whole): right away after usage or healing writes, at most every AGGREGATES_EVERY
+                     (5 minutes) for price writes. A failed refresh keeps its spans and is tried again
+                     after AGGREGATES_RETRY.
     PruneForecasts   Apache build: SELECT amber_prune_forecasts() at start and daily.
 
 Request arithmetic (Amber: 50 requests per 5 minutes per account, shared with the exporter)
@@ -71,7 +74,7 @@ from amber.errors import (
     AmberRateLimitedError,
 )
 from amber.models import CURRENT_INTERVAL, FORECAST_INTERVAL, PriceInterval, Site
-from loader.aggregates import CONTINUOUS, MATERIALIZED_VIEW, aggregate_kind_or_none, refresh_aggregates
+from loader.aggregates import CONTINUOUS, MATERIALIZED_VIEW, Span, aggregate_kind_or_none, merge_spans, refresh_written
 from loader.gaps import date_windows, heal, site_is_open
 from loader.schedule import (
     AGGREGATES_EVERY,
@@ -115,7 +118,7 @@ FULL_FORECAST_EVERY = dt.timedelta(minutes=30)
 PREVIOUS_MINUTES = 60
 REPOLL_HEADROOM = 3  # re-poll only while the account has more than reserve + this many requests left
 UNSERVED_RETRY = dt.timedelta(hours=24)
-TSL_POLICY_START = dt.timedelta(days=7)  # the shortest start_offset of sql/007's refresh policies
+AGGREGATES_RETRY = dt.timedelta(minutes=1)
 API_BACKOFF = (30.0, 300.0)  # base, cap seconds
 DB_BACKOFF = (5.0, 300.0)
 MAX_ROUNDS = 5  # plan/execute rounds per cycle (sites, then polls, then aggregates need three)
@@ -168,10 +171,16 @@ class FollowState:
     prune_due: dt.datetime | None = None
     # Aggregates.
     aggregate_kind: str | None = None
-    dirty: bool = False  # rows written since the last refresh
-    dirty_urgent: bool = False  # ... of which usage or healed rows
+    written: list[Span] = field(default_factory=list)  # prices and usage written since the last refresh
+    written_urgent: bool = False  # ... of which usage or healed rows
     refreshed_at: dt.datetime | None = None
-    old_spans: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)  # TSL, below the policies
+    refresh_retry_at: dt.datetime | None = None  # after a failed refresh
+
+    def note_written(self, span: Span | None, *, urgent: bool = False) -> None:
+        """Rows were written into [start, end) of prices or usage: their buckets need a refresh."""
+        if span is not None:
+            self.written = merge_spans([*self.written, span])
+            self.written_urgent = self.written_urgent or urgent
     # Failures.
     api_failures: int = 0
     api_retry_at: dt.datetime | None = None
@@ -216,8 +225,7 @@ class HealGaps:
 
 @dataclass(frozen=True)
 class RefreshAggregates:
-    start: dt.datetime | None = None  # None: everything
-    end: dt.datetime | None = None
+    spans: tuple[Span, ...]  # the buckets to refresh (the Apache build refreshes everything anyway)
 
 
 @dataclass(frozen=True)
@@ -289,18 +297,24 @@ def plan_cycle(now: dt.datetime, state: FollowState) -> list[Action]:
             actions.append(RefetchUsage(tuple(usage_windows(state.sites.values(), today=today, days=days))))
         if _due(state.heal_due, now):
             actions.append(HealGaps())
-    if state.aggregate_kind == MATERIALIZED_VIEW:
-        if state.dirty and (
-            state.dirty_urgent or state.refreshed_at is None or now - state.refreshed_at >= AGGREGATES_EVERY
-        ):
-            actions.append(RefreshAggregates())
-        if _due(state.prune_due, now):
-            actions.append(PruneForecasts())
-    elif state.aggregate_kind == CONTINUOUS and state.old_spans:
-        start = min(s for s, _ in state.old_spans)
-        end = max(e for _, e in state.old_spans)
-        actions.append(RefreshAggregates(start, end))
+    refresh_at = _aggregates_due(state)
+    if refresh_at is not None and refresh_at <= now:
+        actions.append(RefreshAggregates(tuple(state.written)))
+    if state.aggregate_kind == MATERIALIZED_VIEW and _due(state.prune_due, now):
+        actions.append(PruneForecasts())
     return actions
+
+
+def _aggregates_due(state: FollowState) -> dt.datetime | None:
+    """When the written spans are next due for a refresh; None when there is nothing to refresh."""
+    if not state.written or state.aggregate_kind not in (CONTINUOUS, MATERIALIZED_VIEW):
+        return None
+    due = dt.datetime.min.replace(tzinfo=dt.UTC)  # at once
+    if state.aggregate_kind == MATERIALIZED_VIEW and not state.written_urgent and state.refreshed_at is not None:
+        due = state.refreshed_at + AGGREGATES_EVERY  # a whole refresh per price poll would be too much
+    if state.refresh_retry_at is not None:
+        due = max(due, state.refresh_retry_at)
+    return due
 
 
 def next_wake(now: dt.datetime, state: FollowState) -> dt.datetime:
@@ -328,9 +342,10 @@ def next_wake(now: dt.datetime, state: FollowState) -> dt.datetime:
         api.append(now)
     if state.api_retry_at is not None:
         api = [max(a, state.api_retry_at) for a in api]
+    refresh_at = _aggregates_due(state)
+    if refresh_at is not None:
+        other.append(max(refresh_at, now))
     if state.aggregate_kind == MATERIALIZED_VIEW:
-        if state.dirty:
-            other.append(now if state.refreshed_at is None else state.refreshed_at + AGGREGATES_EVERY)
         other.append(now if state.prune_due is None else state.prune_due)
     wake = min(api + other, default=now + SITES_EVERY)
     return max(wake, floor)
@@ -577,9 +592,7 @@ class Follower:
         elif isinstance(action, HealGaps):
             state.heal_due = now + HEAL_EVERY
         elif isinstance(action, RefreshAggregates):
-            state.refreshed_at = now
-            state.dirty = state.dirty_urgent = False
-            state.old_spans.clear()
+            state.refresh_retry_at = now + AGGREGATES_RETRY  # the spans stay: the buckets are still stale
         elif isinstance(action, PruneForecasts):
             state.prune_due = now + PRUNE_EVERY
 
@@ -647,8 +660,7 @@ class Follower:
             report.polls += 1
             report.prices_written += prices.written
             report.forecasts_written += written_forecasts.written if written_forecasts is not None else 0
-        if prices.written:
-            state.dirty = True
+        state.note_written(prices.span)
         logger.debug(
             "site %s: %s %s: %d price row(s) written, current %s",
             site.id, "re-poll" if action.repoll else "poll", action.slot.at.isoformat(timespec="seconds"),
@@ -675,12 +687,13 @@ class Follower:
                 continue
             result = load_usage_window(self._client, self._db(), site, first, last, now=now)
             self._api_succeeded(now)
-            written += result.usage.written if result.usage is not None else 0
+            if result.usage is not None:
+                written += result.usage.written
+                state.note_written(result.usage.span, urgent=True)
         state.usage_due = now + USAGE_EVERY
         if self._report is not None:
             self._report.usage_written += written
         if written:
-            state.dirty = state.dirty_urgent = True
             logger.info("usage re-fetched (%d window(s)): %d row(s) new or revised", len(action.windows), written)
 
     def _heal(self, now: dt.datetime) -> None:
@@ -717,17 +730,16 @@ class Follower:
                 report.gaps_before, len(report.windows),
                 ", ".join(f"{s} {st} {a}..{b}" for s, st, a, b in report.windows), report.written, report.gaps_after,
             )  # fmt: skip
-        if report.written:
-            state.dirty = state.dirty_urgent = True
-            limit = now - TSL_POLICY_START
-            state.old_spans += [(start, end) for start, end in report.spans() if start < limit]
+        for span in report.spans:
+            state.note_written(span, urgent=True)
 
     def _refresh_aggregates(self, action: RefreshAggregates, now: dt.datetime) -> None:
         state = self.state
-        names = refresh_aggregates(self._db(), action.start, action.end)
+        names = refresh_written(self._db(), action.spans)
         state.refreshed_at = now
-        state.dirty = state.dirty_urgent = False
-        state.old_spans.clear()
+        state.refresh_retry_at = None
+        state.written = []
+        state.written_urgent = False
         if self._report is not None:
             self._report.aggregates_refreshed = True
         logger.debug("refreshed %s", ", ".join(names))

@@ -97,10 +97,7 @@ class HealReport:
     written: int = 0  # rows written to prices and usage (forecasts not counted)
     usage_written: int = 0
     unserved: dict[tuple[str, str], set[dt.date]] = field(default_factory=dict)  # still missing after a fetch
-
-    def spans(self) -> list[tuple[dt.datetime, dt.datetime]]:
-        """The fetched windows as UTC [start, end) spans (for refreshing aggregates)."""
-        return [(nem_midnight(first), nem_midnight(last) + DAY) for _site, _stream, first, last in self.windows]
+    spans: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)  # of the rows written (WriteResult.span)
 
 
 def site_is_open(site: Site, today: dt.date) -> bool:
@@ -280,11 +277,15 @@ def heal(
             site = by_id[site_id]
             if stream == PRICES:
                 result = load_prices_window(client, conn, site, first, last, now=now)
-                written = result.prices.written if result.prices is not None else 0
+                outcome = result.prices
             else:
                 result = load_usage_window(client, conn, site, first, last, now=now)
-                written = result.usage.written if result.usage is not None else 0
+                outcome = result.usage
+            written = outcome.written if outcome is not None else 0
+            if stream == USAGE:
                 report.usage_written += written
+            if outcome is not None and outcome.span is not None:
+                report.spans.append(outcome.span)
             report.requests += result.requests
             report.written += written
             report.windows.append((site_id, stream, first, last))

@@ -60,7 +60,7 @@ MAX_REPOLLS = 4
 SITES_EVERY = dt.timedelta(hours=6)  # closures, new channels
 USAGE_EVERY = dt.timedelta(hours=1)  # usage arrives a day late; hourly is plenty
 HEAL_EVERY = dt.timedelta(hours=1)
-AGGREGATES_EVERY = dt.timedelta(minutes=10)  # Apache build: full REFRESH MATERIALIZED VIEW at most this often
+AGGREGATES_EVERY = dt.timedelta(minutes=5)  # Apache build: whole REFRESH MATERIALIZED VIEW at most once a poll
 PRUNE_EVERY = dt.timedelta(days=1)  # Apache build: amber_prune_forecasts()
 
 NEM_OFFSET = dt.timedelta(hours=10)

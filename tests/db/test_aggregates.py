@@ -12,8 +12,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from loader.aggregates import AggregateError, aggregate_kind, refresh_aggregates
+from amber.models import Site
+from loader.aggregates import CONTINUOUS, AggregateError, aggregate_kind, refresh_aggregates, refresh_written
+from loader.follow import FollowState, RefreshAggregates, SitePolls, plan_cycle
 from loader.migrate import migrate
+from loader.schedule import last_slot
+from tests.support.recount import COMPARED, mismatched
 
 TZ = "Australia/Sydney"
 SYDNEY = ZoneInfo(TZ)
@@ -68,57 +72,6 @@ def seed(conn) -> None:
                 {"site": site, "type": channel_type, "minutes": minutes, "d": f"{minutes} minutes",
                  "first": first, "last": last, "tz": TZ},
             )
-
-
-# Each aggregate next to the same aggregation written independently from the raw rows (date_trunc on
-# local time instead of time_bucket; cost_monthly straight from usage, not from cost_daily).
-COMPARISONS = {
-    "price_hourly": (
-        "SELECT site_id, channel_type, hour_start, avg_per_kwh, min_per_kwh, max_per_kwh, avg_spot_per_kwh,"
-        " avg_renewables, intervals, forecast_intervals FROM price_hourly ORDER BY 1, 2, 3",
-        "SELECT site_id, channel_type, date_trunc('hour', interval_start, 'UTC'), avg(per_kwh), min(per_kwh),"
-        " max(per_kwh), avg(spot_per_kwh), avg(renewables), count(*),"
-        " count(*) FILTER (WHERE interval_type = 'ForecastInterval') FROM prices GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    ),
-    "usage_hourly": (
-        "SELECT site_id, channel_identifier, channel_type, hour_start, kwh, cost, intervals, estimated_intervals"
-        " FROM usage_hourly ORDER BY 1, 2, 3, 4",
-        "SELECT site_id, channel_identifier, channel_type, date_trunc('hour', interval_start, 'UTC'), sum(kwh),"
-        " sum(cost), count(*), count(*) FILTER (WHERE quality = 'estimated') FROM usage GROUP BY 1, 2, 3, 4"
-        " ORDER BY 1, 2, 3, 4",
-    ),
-    "cost_daily": (
-        "SELECT site_id, channel_identifier, channel_type, day_start, day, kwh_imported, kwh_exported, cost,"
-        " intervals, estimated_intervals FROM cost_daily ORDER BY 1, 2, 3, 4",
-        f"""SELECT site_id, channel_identifier, channel_type,
-                   (interval_start AT TIME ZONE '{TZ}')::date::timestamp AT TIME ZONE '{TZ}',
-                   (interval_start AT TIME ZONE '{TZ}')::date,
-                   coalesce(sum(kwh) FILTER (WHERE channel_type <> 'feedIn'), 0),
-                   coalesce(-sum(kwh) FILTER (WHERE channel_type = 'feedIn'), 0),
-                   sum(cost), count(*), count(*) FILTER (WHERE quality = 'estimated')
-            FROM usage GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4""",
-    ),
-    "cost_monthly": (
-        "SELECT site_id, channel_identifier, channel_type, month_start, month, kwh_imported, kwh_exported, cost,"
-        " intervals, estimated_intervals FROM cost_monthly ORDER BY 1, 2, 3, 4",
-        f"""SELECT site_id, channel_identifier, channel_type,
-                   date_trunc('month', interval_start AT TIME ZONE '{TZ}') AT TIME ZONE '{TZ}',
-                   date_trunc('month', interval_start AT TIME ZONE '{TZ}')::date,
-                   coalesce(sum(kwh) FILTER (WHERE channel_type <> 'feedIn'), 0),
-                   coalesce(-sum(kwh) FILTER (WHERE channel_type = 'feedIn'), 0),
-                   sum(cost), count(*), count(*) FILTER (WHERE quality = 'estimated')
-            FROM usage GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4""",
-    ),
-}
-
-
-def mismatched(conn) -> list[str]:
-    """Names of the aggregates whose rows differ from the raw recomputation."""
-    return [
-        name
-        for name, (aggregate, raw) in COMPARISONS.items()
-        if conn.execute(aggregate).fetchall() != conn.execute(raw).fetchall()
-    ]
 
 
 def check_aggregates(conn, expected_kind: str) -> None:
@@ -178,7 +131,7 @@ def check_aggregates(conn, expected_kind: str) -> None:
             " WHERE site_id = 's5' AND channel_type = 'general' AND interval_start = %s",
             (corrected,),
         )
-    assert mismatched(conn) == list(COMPARISONS)
+    assert mismatched(conn) == list(COMPARED)
     refresh_aggregates(conn, corrected, corrected + dt.timedelta(minutes=5))
     assert mismatched(conn) == []
 
@@ -302,3 +255,74 @@ def test_forecast_horizon_buckets_and_keep_closest_rule(apache_db):
         upsert(60, "42.5", start=recent)
         assert conn.execute("SELECT amber_prune_forecasts()").fetchone()[0] >= 1
         assert conn.execute("SELECT interval_start, per_kwh FROM forecasts").fetchall() == [(recent, Decimal("42.5"))]
+
+
+# --- writes into materialized buckets (TSL: the watermark hides them until the loader refreshes) -------
+
+
+def test_tsl_writes_into_materialized_hour_day_and_month_are_refreshed_by_the_follow_loop(tsl_db):
+    """The loader's own path after a write: FollowState.note_written(span) -> plan_cycle -> the
+    RefreshAggregates it plans -> refresh_written (what Follower runs). PGlite cannot COPY, so the rows
+    go in with INSERT/UPDATE ... RETURNING and their span is taken as the write path takes it."""
+    now = dt.datetime(2025, 10, 6, 10, 40, 50, tzinfo=SYDNEY)  # the current hour, day and month are open
+    hour = dt.datetime(2025, 10, 6, 10, 0, tzinfo=SYDNEY)
+    with psycopg.connect(tsl_db, autocommit=True) as conn:
+        migrate(conn, timezone=TZ)
+        seed(conn)
+        # Not yet arrived when the backfill materialized everything: the rest of the current hour.
+        conn.execute("DELETE FROM prices WHERE interval_start >= %s", (hour + dt.timedelta(minutes=30),))
+        conn.execute("DELETE FROM usage WHERE interval_start >= %s", (hour,))
+        refresh_aggregates(conn)  # what a backfill ends with: the current hour, day and month materialized
+        assert mismatched(conn) == []
+
+        state = FollowState(aggregate_kind=CONTINUOUS)
+        site = Site("s5", "4100000000", (), "Ausgrid", "active", dt.date(2024, 1, 1), None, 5, {})
+        state.sites = {"s5": site}
+        state.polls = {"s5": SitePolls(done=last_slot(now.astimezone(dt.UTC), 5), last_poll_at=now)}
+        state.sites_due = state.usage_due = state.heal_due = state.prune_due = now + dt.timedelta(hours=1)
+
+        def written(statement: str, params: dict) -> None:
+            starts = [row[0] for row in conn.execute(statement + " RETURNING interval_start", params).fetchall()]
+            assert starts, statement
+            state.note_written((min(starts), max(starts) + dt.timedelta(microseconds=1)))
+
+        # collect: the 10:30 price lands in the materialized 10:00 hour.
+        written(
+            """INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date,
+                                   duration_minutes, per_kwh, spot_per_kwh, renewables, descriptor, spike_status,
+                                   interval_type, raw)
+               VALUES ('s5', 'general', %(t)s, %(t)s + interval '5 minutes', %(t)s + interval '5 minutes',
+                       '2025-10-06', 5, 31.9603, 9.1, 55.5, 'neutral', 'none', 'CurrentInterval', '{}')""",
+            {"t": hour + dt.timedelta(minutes=30)},
+        )
+        # usage re-fetch: yesterday's estimate becomes billable at another cost (a materialized day).
+        written(
+            """UPDATE usage SET quality = 'billable', cost = cost - 1.5, kwh = kwh + 0.01
+               WHERE site_id = 's5' AND channel_identifier = 'E1' AND quality = 'estimated'
+                 AND interval_start >= %(day)s AND interval_start < %(day)s + interval '1 day'""",
+            {"day": dt.datetime(2025, 10, 5, 0, 0, tzinfo=SYDNEY)},
+        )
+        # heal: today's missing usage from 10:00 (materialized day and month).
+        written(
+            """INSERT INTO usage (site_id, channel_identifier, channel_type, interval_start, interval_end, nem_time,
+                                 nem_date, duration_minutes, kwh, cost, quality, per_kwh, spot_per_kwh, renewables,
+                                 descriptor, spike_status, raw)
+               SELECT 's5', 'E1', 'general', s, s + interval '5 minutes', s + interval '5 minutes', '2025-10-06', 5,
+                      0.25, 7.12345, 'estimated', 28.4938, 8, 50, 'low', 'none', '{}'
+               FROM generate_series(%(t)s::timestamptz, %(t)s::timestamptz + interval '35 minutes',
+                                    interval '5 minutes') AS s""",
+            {"t": hour},
+        )
+        # Real-time aggregation cannot show any of it: every bucket touched is below the watermark.
+        assert mismatched(conn) == list(COMPARED)
+
+        actions = plan_cycle(now.astimezone(dt.UTC), state)
+        assert [type(a) for a in actions] == [RefreshAggregates]
+        assert refresh_written(conn, actions[0].spans) == list(COMPARED)
+        assert mismatched(conn) == []
+        hourly = conn.execute(
+            "SELECT intervals, avg_per_kwh FROM price_hourly WHERE site_id = 's5' AND channel_type = 'general'"
+            " AND hour_start = %s",
+            (hour,),
+        ).fetchone()
+        assert hourly[0] == 7

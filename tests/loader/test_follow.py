@@ -17,6 +17,7 @@ from amber.models import Channel, Site
 from amber.ratelimit import RateBudget
 from loader.aggregates import CONTINUOUS, MATERIALIZED_VIEW
 from loader.connect import connect
+from loader.backfill import run_backfill
 from loader.follow import (
     Follower,
     FollowOptions,
@@ -36,6 +37,7 @@ from loader.follow import (
 from loader.migrate import migrate
 from loader.schedule import last_slot
 from simulator import SimulatorConfig, SimulatorServer
+from tests.support.recount import mismatched
 
 UTC = dt.UTC
 D = dt.date
@@ -150,40 +152,58 @@ def test_a_missed_slot_is_polled_once_at_the_latest_slot():
     assert plan_cycle(late, state) == [PollPrices("A", last_slot(late, 5))]
 
 
+TODAY_SPAN = (NOW - dt.timedelta(minutes=5), NOW)
+
+
 def test_no_api_work_while_backing_off_and_no_work_at_all_while_the_database_is_down():
     state = settled_state(make_site("A"))
     state.api_retry_at = NOW + dt.timedelta(minutes=2)
-    state.dirty = True
-    assert plan_cycle(NOW, state) == [RefreshAggregates()]  # the database still works
-    state.dirty = False
+    state.note_written(TODAY_SPAN)
+    assert plan_cycle(NOW, state) == [RefreshAggregates((TODAY_SPAN,))]  # the database still works
+    state.written = []
     assert next_wake(NOW, state) == NOW + dt.timedelta(minutes=2)
     state.db_retry_at = NOW + dt.timedelta(seconds=20)
     assert plan_cycle(NOW, state) == []
     assert next_wake(NOW, state) == NOW + dt.timedelta(seconds=20)
 
 
-def test_materialized_views_are_refreshed_at_most_every_ten_minutes_unless_usage_or_healing_wrote():
+def test_materialized_views_are_refreshed_at_most_every_five_minutes_unless_usage_or_healing_wrote():
     state = settled_state(make_site("A"))
     polled(state, "A", NOW, estimate=False)
-    state.dirty = True
-    assert plan_cycle(NOW, state) == [RefreshAggregates()]  # never refreshed yet
-    state.refreshed_at = NOW - dt.timedelta(minutes=5)
+    state.note_written(TODAY_SPAN)
+    assert plan_cycle(NOW, state) == [RefreshAggregates((TODAY_SPAN,))]  # never refreshed yet
+    state.refreshed_at = NOW - dt.timedelta(minutes=2)
     assert plan_cycle(NOW, state) == []
-    assert next_wake(NOW, state) == NOW + dt.timedelta(minutes=5)
-    state.dirty_urgent = True
-    assert plan_cycle(NOW, state) == [RefreshAggregates()]
+    assert next_wake(NOW, state) == NOW + dt.timedelta(minutes=3)
+    state.note_written(TODAY_SPAN, urgent=True)
+    assert plan_cycle(NOW, state) == [RefreshAggregates((TODAY_SPAN,))]
 
 
-def test_continuous_aggregates_are_refreshed_only_for_spans_older_than_the_policies():
+def test_continuous_aggregates_are_refreshed_for_every_written_span_in_the_same_cycle():
     state = settled_state(make_site("A"), kind=CONTINUOUS)
     polled(state, "A", NOW, estimate=False)
-    state.dirty = state.dirty_urgent = True
     state.prune_due = None
-    assert plan_cycle(NOW, state) == []  # the policies refresh recent data; retention prunes
+    assert plan_cycle(NOW, state) == []  # nothing written; retention prunes forecasts
+    # The current interval (recent: the policies would leave its bucket stale) and two older, touching
+    # windows of a heal: joined into one span.
     old = (dt.datetime(2025, 1, 1, 14, tzinfo=UTC), dt.datetime(2025, 1, 3, 14, tzinfo=UTC))
-    older = (dt.datetime(2024, 12, 30, 14, tzinfo=UTC), dt.datetime(2024, 12, 31, 14, tzinfo=UTC))
-    state.old_spans = [old, older]
-    assert plan_cycle(NOW, state) == [RefreshAggregates(older[0], old[1])]
+    older = (dt.datetime(2024, 12, 30, 14, tzinfo=UTC), dt.datetime(2025, 1, 1, 14, tzinfo=UTC))
+    for span in (TODAY_SPAN, old, older):
+        state.note_written(span)
+    assert plan_cycle(NOW, state) == [RefreshAggregates(((older[0], old[1]), TODAY_SPAN))]
+    state.refreshed_at = NOW  # unlike materialized views, no waiting between narrow refreshes
+    assert plan_cycle(NOW, state) == [RefreshAggregates(((older[0], old[1]), TODAY_SPAN))]
+
+
+def test_a_failed_refresh_keeps_its_spans_and_is_retried_a_minute_later():
+    state = settled_state(make_site("A"), kind=CONTINUOUS)
+    polled(state, "A", NOW, estimate=False)
+    state.prune_due = None
+    state.note_written(TODAY_SPAN)
+    state.refresh_retry_at = NOW + dt.timedelta(minutes=1)
+    assert plan_cycle(NOW, state) == []
+    assert next_wake(NOW, state) == NOW + dt.timedelta(minutes=1)
+    assert plan_cycle(NOW + dt.timedelta(minutes=1), state) == [RefreshAggregates((TODAY_SPAN,))]
 
 
 def test_background_work_falls_due_on_its_cadence():
@@ -528,3 +548,27 @@ def test_logs_name_no_secret_and_each_problem_is_one_line(make_world, caplog):
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(problems) == 1 and "\n" not in problems[0].getMessage()
     assert "HTTP 503" in problems[0].getMessage() and problems[0].exc_info is None
+
+
+def test_aggregates_equal_the_recount_after_backfill_collect_a_usage_revision_and_a_heal(make_world):
+    world = make_world(history_days=40)
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        result = run_backfill(world.client, world.url, start_date=D(2024, 12, 20), clock=world.sim.clock.now)
+        assert result.ok
+        assert mismatched(conn) == []
+        world.run_for(dt.timedelta(minutes=40))  # collect: eight polls into the current hour and day
+        assert world.scalar("SELECT count(*) FROM prices WHERE interval_start > %s", (START,)) > 0
+        assert mismatched(conn) == []
+        # A day later: yesterday's estimates become billable (the usage re-fetch) in an existing day.
+        world.sim.clock.advance(dt.timedelta(days=1))
+        world.follower.run_cycle()
+        assert world.scalar("SELECT count(*) FROM usage WHERE nem_date = '2025-01-14' AND quality = 'estimated'") == 0
+        assert mismatched(conn) == []
+        # An outage's hole in last week's data: the next heal fills it, and the buckets follow.
+        hole = (dt.datetime(2025, 1, 12, 1, tzinfo=UTC), dt.datetime(2025, 1, 12, 5, tzinfo=UTC))
+        conn.execute("DELETE FROM prices WHERE interval_start >= %s AND interval_start < %s", hole)
+        conn.execute("DELETE FROM usage WHERE interval_start >= %s AND interval_start < %s", hole)
+        world.follower.state.heal_due = world.now
+        report = world.follower.run_cycle()
+        assert report.healed_windows >= 2 and report.aggregates_refreshed
+        assert mismatched(conn) == []
