@@ -18,8 +18,8 @@ What it does
        repeated request for a completed window. Windows touching yesterday or today are written but
        left open (completed_at NULL) and fetched again by the next run; see loader.windows.
     4. Refresh the aggregates every `refresh_every` windows and once at the end (loader.aggregates:
-       whole materialized views on the Apache build, only the range written since the last refresh on
-       TimescaleDB TSL). A periodic refresh waits, for up to another `refresh_every` windows, for a
+       whole materialized views on the Apache build, only the buckets of the rows written since the last
+       refresh on TimescaleDB TSL). A periodic refresh waits, for up to another `refresh_every` windows, for a
        moment when the rate limit makes the next request wait anyway, so it adds no time.
 
 Pacing
@@ -53,10 +53,10 @@ from amber.client import AmberClient
 from amber.errors import AmberNotFoundError, AmberRateLimitedError, AmberResponseError, AmberUnavailableError
 from amber.models import Site
 from loader import db
-from loader.aggregates import AggregateError, refresh_aggregates
+from loader.aggregates import AggregateError, Span, merge_spans, refresh_written
 from loader.connect import connect
 from loader.progress import NullProgress, ProgressReporter, RateState, WindowEvent
-from loader.windows import NEM_OFFSET, PRICES, Plan, Window, nem_today, plan_backfill, window_is_final
+from loader.windows import PRICES, Plan, Window, nem_today, plan_backfill, window_is_final
 
 __all__ = [
     "APPLICATION_NAME",
@@ -207,10 +207,6 @@ def _record_progress(conn: psycopg.Connection, window: Window, *, rows: int, com
     conn.execute(_RECORD, (window.site_id, window.stream, window.start, window.end, complete, rows))
 
 
-def _nem_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), dt.UTC) - NEM_OFFSET
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -244,7 +240,7 @@ class _Backfill:
         self._connect_db = connect_db or (lambda: connect(database, application_name=APPLICATION_NAME, autocommit=True))
         self._conn: psycopg.Connection | None = None
         self.tally = _Tally()
-        self._pending: tuple[dt.date, dt.date] | None = None  # days written since the last refresh
+        self._pending: list[Span] = []  # spans of the rows written since the last refresh
         self._since_refresh = 0
         self._aggregates_missing = False
 
@@ -331,7 +327,7 @@ class _Backfill:
                     )
                 continue
             consecutive_failures = 0
-            rows, written, complete = outcome
+            rows, written, span, complete = outcome
             took = self.monotonic() - window_started
             # A fair sample of the work speed: no wait for the rate limit and no retry inside.
             if budget_free and self.tally.requests + self._client_retries() == attempts_before + 1:
@@ -344,7 +340,7 @@ class _Backfill:
                 self.tally.windows_complete += 1
             else:
                 self.tally.windows_open += 1
-            self._note_written(window)
+            self._note_written(span)
             self.progress.window_done(
                 WindowEvent(
                     window=window,
@@ -363,7 +359,7 @@ class _Backfill:
             )
             if self._refresh_due():
                 self._refresh()
-        if self._pending is not None:
+        if self._pending:
             self._refresh()
         t = self.tally
         result = BackfillResult(
@@ -410,8 +406,9 @@ class _Backfill:
 
     # -- one window ---------------------------------------------------------------------------------
 
-    def _window(self, site: Site, window: Window) -> tuple[int, int, bool] | None:
-        """Fetch and write one window; (rows, written, complete), or None when it failed."""
+    def _window(self, site: Site, window: Window) -> tuple[int, int, Span | None, bool] | None:
+        """Fetch and write one window; (rows, written, span of the prices or usage written, complete), or
+        None when it failed."""
         items = self._fetch(site, window)
         if items is None:
             return None
@@ -429,18 +426,19 @@ class _Backfill:
                 empty_days=window.days - len({u.date for u in kept}),
             )
 
-        def write(conn: psycopg.Connection) -> int:
+        def write(conn: psycopg.Connection) -> tuple[int, Span | None]:
             with conn.transaction():
                 if window.stream == PRICES:
-                    written = db.write_prices(conn, site.id, kept, fetched_at=fetched_at).written
-                    written += db.write_forecasts(conn, site.id, kept, issued_at=fetched_at).written
+                    aggregated = db.write_prices(conn, site.id, kept, fetched_at=fetched_at)
+                    written = aggregated.written + db.write_forecasts(conn, site.id, kept, issued_at=fetched_at).written
                 else:
-                    written = db.write_usage(conn, site.id, kept, fetched_at=fetched_at).written
+                    aggregated = db.write_usage(conn, site.id, kept, fetched_at=fetched_at)
+                    written = aggregated.written
                 _record_progress(conn, window, rows=len(kept), complete=complete)
-            return written
+            return written, aggregated.span
 
-        written = self.db(f"writing {window}", write)
-        return len(kept), written, complete
+        written, span = self.db(f"writing {window}", write)
+        return len(kept), written, span, complete
 
     def _fetch(self, site: Site, window: Window) -> list | None:
         """The window's items, or None when Amber kept failing (reported; a rerun retries it)."""
@@ -509,25 +507,24 @@ class _Backfill:
 
     # -- aggregates ---------------------------------------------------------------------------------
 
-    def _note_written(self, window: Window) -> None:
-        first, last = self._pending or (window.start, window.end)
-        self._pending = (min(first, window.start), max(last, window.end))
+    def _note_written(self, span: Span | None) -> None:
+        if span is not None:
+            self._pending = merge_spans([*self._pending, span])
         self._since_refresh += 1
 
     def _refresh(self) -> None:
-        if self._pending is None or self._aggregates_missing:
+        if not self._pending or self._aggregates_missing:
             return
-        first, last = self._pending
-        start, end = _nem_midnight(first), _nem_midnight(last + dt.timedelta(days=1))
+        spans = self._pending
         try:
-            self.db("refreshing the aggregates", lambda conn: refresh_aggregates(conn, start, end))
+            self.db("refreshing the aggregates", lambda conn: refresh_written(conn, spans))
         except AggregateError as exc:
             self._aggregates_missing = True
             logger.warning("aggregates not refreshed: %s", exc)
             return
-        logger.debug("aggregates refreshed for %s .. %s", start, end)
+        logger.debug("aggregates refreshed for %s", ", ".join(f"{a} .. {b}" for a, b in spans))
         self.tally.refreshes += 1
-        self._pending = None
+        self._pending = []
         self._since_refresh = 0
 
 
