@@ -20,6 +20,15 @@ Concurrency
     Compose starts several services that each migrate at start-up; a session-level advisory lock
     (MIGRATION_LOCK_KEY) makes them take turns, so the later ones find nothing to do.
 
+Extension updates
+    A newer TimescaleDB image ships a newer extension library than the database was created with; the
+    update must be the FIRST statement of a fresh session (TimescaleDB loads the installed version's
+    library at a session's first statement, and may not have the old one at all). So migrate, given a
+    URL, first opens a session of its own whose first statement is `ALTER EXTENSION timescaledb UPDATE`
+    (a no-op with a notice when the version is current, skipped when the extension is not installed
+    yet): bumping the image tag is the whole upgrade. A connection passed in is not a fresh session;
+    migrate(conn) skips the update.
+
 Template syntax (expanded before a file runs; the checksum covers the file as written)
     Each aggregate's SELECT is written once; the TimescaleDB license (`SHOW timescaledb.license`:
     'timescale' with the TSL library, 'apache' for the Apache-2 build) picks what surrounds it.
@@ -74,6 +83,7 @@ __all__ = [
     "migrate",
     "migration_status",
     "split_statements",
+    "update_extension",
 ]
 
 logger = logging.getLogger(__name__)
@@ -329,6 +339,8 @@ def migrate(
     idle (not inside a transaction); it is left open and in its original autocommit mode.
     """
     migrations = load_migrations(sql_dir)
+    if not isinstance(url_or_conn, psycopg.Connection):
+        update_extension(url_or_conn)
     with _session(url_or_conn) as conn:
         with _advisory_lock(conn):
             # Before anything else: the license, which selects the SQL, needs the extension loaded.
@@ -348,6 +360,37 @@ def migrate(
             if reader_password:  # None or empty: leave the role as it is
                 _set_reader_password(conn, reader_password)
     return names
+
+
+def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None:
+    """Run `ALTER EXTENSION timescaledb UPDATE` as the first statement of a new session; return the
+    version it updated to, or None when there was nothing to do (current, or not installed yet)."""
+    for attempt in range(1, attempts + 1):
+        notices: list[str] = []
+        with connect(url, application_name=APPLICATION_NAME, autocommit=True) as conn:
+            conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+            try:
+                conn.execute("ALTER EXTENSION timescaledb UPDATE")
+            except psycopg.errors.UndefinedObject:
+                return None  # not installed yet: CREATE EXTENSION will install the newest version
+            except psycopg.errors.InsufficientPrivilege:
+                logger.warning(
+                    "the TimescaleDB extension was not updated: this role does not own it; run migrate as the "
+                    "database superuser (POSTGRES_USER)"
+                )
+                return None
+            except psycopg.Error as exc:
+                # Two migrators updating at once: the loser's catalog update fails; the retry finds it done.
+                if attempt < attempts:
+                    continue
+                message = (exc.diag.message_primary or str(exc)).strip()
+                raise MigrationError(f"ALTER EXTENSION timescaledb UPDATE failed: {message}") from exc
+            if any("already installed" in notice for notice in notices):
+                return None
+            version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0]
+        logger.info("updated the TimescaleDB extension to %s (the server's library is newer)", version)
+        return version
+    return None
 
 
 @contextmanager

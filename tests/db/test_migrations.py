@@ -3,6 +3,7 @@ forward-only checksums, no-transaction files, the advisory lock, the template sy
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from loader.migrate import (
     migrate,
     migration_status,
     split_statements,
+    update_extension,
 )
 
 TZ = "Australia/Sydney"
@@ -296,3 +298,35 @@ def test_new_sessions_run_without_jit(apache_db):
     migrate(apache_db, timezone="Australia/Sydney")
     with psycopg.connect(apache_db) as conn:
         assert conn.execute("SHOW jit").fetchone()[0] == "off"
+
+
+def test_an_older_extension_is_updated_by_migrate_in_a_fresh_session(apache_db, caplog):
+    """As after an image bump: the database's extension is older than the server's library (simulated
+    by recording the previous release in the catalog; only the new library exists, as in many images)."""
+    assert update_extension(apache_db) is None  # not installed yet: nothing to update
+    migrate(apache_db, timezone="Australia/Sydney")
+    with psycopg.connect(apache_db, autocommit=True) as conn:
+        current = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0]
+        previous = conn.execute(
+            "SELECT source FROM pg_extension_update_paths('timescaledb')"
+            " WHERE target = %s AND path = source || '--' || target AND source ~ '^[0-9.]+$'"
+            " ORDER BY string_to_array(source, '.')::int[] DESC LIMIT 1",
+            (current,),
+        ).fetchone()[0]
+        conn.execute("INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date,"
+                     " duration_minutes, per_kwh, spot_per_kwh, renewables, descriptor, spike_status, interval_type,"
+                     " raw) VALUES ('s', 'general', '2025-01-01 00:00Z', '2025-01-01 00:05Z', '2025-01-01 00:05Z',"
+                     " '2025-01-01', 5, 20, 5, 40, 'low', 'none', 'ActualInterval', '{}')")
+        conn.execute("UPDATE _timescaledb_catalog.metadata SET value = %s WHERE key = 'timescaledb_version'", (previous,))
+        conn.execute("UPDATE pg_extension SET extversion = %s WHERE extname = 'timescaledb'", (previous,))
+    with psycopg.connect(apache_db, autocommit=True) as conn, pytest.raises(psycopg.errors.UndefinedFile):
+        conn.execute("SELECT count(*) FROM prices")  # the old library is not there: any other first statement fails
+    caplog.set_level(logging.INFO, logger="loader.migrate")
+    assert migrate(apache_db, timezone="Australia/Sydney") == []
+    assert f"updated the TimescaleDB extension to {current}" in caplog.text
+    with psycopg.connect(apache_db, autocommit=True) as conn:
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0] == current
+        assert conn.execute("SELECT count(*) FROM prices").fetchone()[0] == 1
+    caplog.clear()
+    assert update_extension(apache_db) is None  # current now: a notice, nothing else
+    assert "updated the TimescaleDB extension" not in caplog.text
