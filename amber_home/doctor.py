@@ -93,7 +93,25 @@ def check_database(settings) -> list[Check]:
             checks.append(Check("migrations", OK, f"{len(status.applied)} applied, none pending"))
         if status.timescaledb_version is not None and not status.pending:
             checks.append(check_data(conn))
+            checks += check_jobs(conn)
     return checks
+
+
+def check_jobs(conn) -> list[Check]:
+    """TimescaleDB's background jobs (loader.jobs.judge): a row per job that is not fine, else one row."""
+    import datetime as dt
+
+    from loader.jobs import judge, read_jobs
+
+    jobs = read_jobs(conn)
+    if not jobs:
+        return []
+    now = dt.datetime.now(dt.UTC)
+    verdicts = [judge(job, now) for job in jobs]
+    problems = [Check("TimescaleDB jobs", v.level, v.detail) for v in verdicts if v.level != OK]
+    if problems:
+        return problems
+    return [Check("TimescaleDB jobs", OK, f"{len(jobs)} job(s) doing their work")]
 
 
 def check_data(conn) -> Check:

@@ -303,3 +303,38 @@ class AmberCollector(Collector):
             for site_id, value in sorted(values.items()):
                 family.add_metric([site_id], convert(value))
             yield family
+        yield from self._job_families(facts.jobs)
+
+    def _job_families(self, jobs) -> Iterator[Metric]:
+        labels = ["policy", "relation"]
+        ok = GaugeMetricFamily(
+            "amber_timescaledb_job_ok",
+            "1 while the TimescaleDB background job does its work, 0 when it fails, is stale or overdue "
+            f"(amber-home doctor says why). {_DB}",
+            labels=labels,
+        )
+        done = GaugeMetricFamily(
+            "amber_timescaledb_job_last_work_done_timestamp_seconds",
+            "When the job last did its work (Unix time; runs ending with the known 'cannot drop portal' error "
+            f"count). {_DB}",
+            labels=labels,
+        )
+        known = GaugeMetricFamily(
+            "amber_timescaledb_job_known_failure",
+            "1 when the job's last run ended with a known, harmless error (cannot drop portal after its work; a "
+            f"TSL job on the Apache build). {_DB}",
+            labels=labels,
+        )
+        failures = CounterMetricFamily(
+            "amber_timescaledb_job_failures",
+            f"Runs of the job that TimescaleDB counted as failed. {_DB}",
+            labels=labels,
+        )
+        for job in sorted(jobs, key=lambda j: (j.policy, j.relation)):
+            key = [job.policy, job.relation]
+            ok.add_metric(key, 1.0 if job.ok else 0.0)
+            if job.last_work_done is not None:
+                done.add_metric(key, job.last_work_done)
+            known.add_metric(key, 1.0 if job.known_failure else 0.0)
+            failures.add_metric(key, job.failures)
+        yield from (ok, done, known, failures)

@@ -1,4 +1,5 @@
-"""What the loader stored, for the exporter's metrics: freshness per site and recent cost.
+"""What the loader stored, for the exporter's metrics: freshness per site, recent cost, and whether
+TimescaleDB's background jobs do their work (loader.jobs decides).
 
     reader = DatabaseMetricsReader(database_url, ZoneInfo("Australia/Sydney"))
     facts = reader.read(now)          # DatabaseFacts; raises on any database error
@@ -20,7 +21,8 @@ from collections.abc import Mapping
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from exporter.snapshot import DatabaseFacts, frozen_map
+from exporter.snapshot import DatabaseFacts, JobStatus, frozen_map
+from loader.jobs import judge, read_jobs
 
 APPLICATION_NAME = "amber-home exporter"
 STATEMENT_TIMEOUT_MS = 5000
@@ -96,7 +98,24 @@ def read_facts(conn: _Connection, now: float, zone: ZoneInfo) -> DatabaseFacts:
             yesterday[site_id] = float(yesterday_cents)
         if month_cents is not None:
             month[site_id] = float(month_cents)
-    return DatabaseFacts(frozen_map(prices), frozen_map(usage), frozen_map(yesterday), frozen_map(month), now)
+    return DatabaseFacts(
+        frozen_map(prices), frozen_map(usage), frozen_map(yesterday), frozen_map(month), now, read_job_statuses(conn, now)
+    )
+
+
+def read_job_statuses(conn: _Connection, now: float) -> tuple[JobStatus, ...]:
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    return tuple(
+        JobStatus(
+            policy=job.policy,
+            relation=job.relation,
+            ok=judge(job, at).ok,
+            last_work_done=job.last_work_done.timestamp() if job.last_work_done else None,
+            failures=job.total_failures,
+            known_failure=job.last_run_failure in ("portal", "apache_license"),
+        )
+        for job in read_jobs(conn)
+    )
 
 
 class DatabaseMetricsReader:

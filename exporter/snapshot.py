@@ -100,6 +100,18 @@ class GridRenewables:
 
 
 @dataclass(frozen=True, slots=True)
+class JobStatus:
+    """One TimescaleDB background job as loader.jobs judged it when the database was read."""
+
+    policy: str  # refresh, compression, retention, job_history, ...
+    relation: str  # the aggregate or hypertable; '' for TimescaleDB's own jobs
+    ok: bool  # loader.jobs.judge did not fail it
+    last_work_done: float | None  # Unix seconds
+    failures: int  # runs TimescaleDB counted as failed, ever
+    known_failure: bool  # the last run ended with a known, harmless error (portal, apache_license)
+
+
+@dataclass(frozen=True, slots=True)
 class DatabaseFacts:
     """What the loader has stored, read by exporter/db_metrics.py. Timestamps in Unix seconds; cents."""
 
@@ -108,6 +120,7 @@ class DatabaseFacts:
     cost_yesterday_cents: Mapping[str, float]
     cost_month_to_date_cents: Mapping[str, float]
     fetched_at: float
+    jobs: tuple[JobStatus, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

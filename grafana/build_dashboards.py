@@ -976,10 +976,55 @@ def health_dashboard() -> dict[str, Any]:
             fill=60,
             interval="1h",
         ),
+        stat(
+            "Database jobs failing",
+            (0, 28, 4, 8),
+            [promql("count(amber_timescaledb_job_ok == 0) or vector(0)", instant=True)],
+            description="TimescaleDB background jobs (aggregate refresh, compression, retention) that fail, "
+            "did no work for 6 of their schedules, or are overdue (amber_timescaledb_job_ok; the same rule as "
+            "`amber-home doctor`, which names the job and the fix). The known 'cannot drop portal' error does "
+            "not count: those runs do their work.",
+            decimals=0,
+            value_size=40,
+            color_mode="background",
+            steps=thresholds((None, "green"), (1, "red")),
+        ),
+        panel(
+            "table",
+            "Database jobs",
+            (4, 28, 20, 8),
+            [
+                sql("""
+                SELECT policy AS "Job", relation AS "On", schedule_interval::text AS "Every",
+                       last_work_done AS "Last work done", next_start AS "Next run",
+                       coalesce(last_run_status, 'not run yet') AS "Last run",
+                       CASE last_run_failure WHEN 'portal' THEN 'known portal error: work done'
+                                             WHEN 'apache_license' THEN 'not in the Apache build: harmless'
+                                             ELSE last_error END AS "Error",
+                       total_failures AS "Failures"
+                FROM amber_job_health()
+                ORDER BY policy, relation
+            """)
+            ],
+            description="Every TimescaleDB background job (amber_job_health(), sql/013): what it works on, how "
+            "often, when it last did its work and how its last run ended. Runs that report 'cannot drop "
+            "portal' after committing their work (a known TimescaleDB/PostgreSQL 17 incompatibility) count as "
+            "work done; the loader refreshes the aggregates it writes either way.",
+            options={"showHeader": True, "frameIndex": 0, "cellHeight": "sm", "sortBy": []},
+            defaults={
+                "custom": {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False},
+                "unit": "none",
+                "mappings": [],
+                "color": {"mode": "thresholds"},
+                "thresholds": thresholds((None, "text")),
+            },  # fmt: skip
+            overrides=[by_name("Last work done", unit="dateTimeFromNow"), by_name("Next run", unit="dateTimeFromNow")],
+        ),
     ]
     return dashboard(
         "amber-health", "Health",
-        description="Is the stack working: exporter, Amber API and its rate limit, and the loader's progress.",
+        description="Is the stack working: exporter, Amber API and its rate limit, the loader's progress and "
+        "TimescaleDB's background jobs.",
         tags=["operations"], refresh="1m", time_from="now-24h", time_to="now", panels=panels, variables=[],
         refresh_intervals=["30s", "1m", "5m"],
     )  # fmt: skip

@@ -26,6 +26,7 @@ from exporter.collector import DESCRIPTORS, SPIKE_STATUSES, TARIFF_PERIODS, Ambe
 from exporter.db_metrics import DatabaseMetricsReader, local_days
 from exporter.snapshot import (
     DatabaseFacts,
+    JobStatus,
     GridRenewables,
     SiteEntry,
     SitePrices,
@@ -78,6 +79,11 @@ def fixture_snapshot(*, polled_at: float = POLLED_AT, spikes: bool = True, datab
         cost_yesterday_cents=frozen_map({SITE: 412.5}),
         cost_month_to_date_cents=frozen_map({SITE: 1234.56789}),
         fetched_at=polled_at,
+        jobs=(
+            JobStatus("refresh", "price_hourly", True, polled_at - 600, 0, False),
+            JobStatus("compression", "prices", False, polled_at - 5 * 86400, 7, False),
+            JobStatus("job_history", "", True, None, 1, True),
+        ),
     )
     return Snapshot(
         sites=entries,

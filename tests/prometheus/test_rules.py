@@ -25,6 +25,7 @@ EXPECTED_ALERTS = {
     "AmberRateLimited": "warning",
     "AmberLoaderLagging": "info",
     "AmberLoaderStalled": "warning",
+    "AmberTimescaleJobFailing": "warning",
 }
 RULE_FILES = sorted(PROMETHEUS_DIR.glob("rules/*.rules.yml"))
 TEST_FILES = sorted(PROMETHEUS_DIR.glob("rules/*_test.yml"))
