@@ -10,6 +10,8 @@ EXPORTER_REQUEST_SHARE, ALERT_PRICE_ABOVE, ALERT_FEED_IN_ABOVE, LOG_LEVEL, and o
   cost metrics read; the Settings default (a local database) is not enough, so a price-only setup
   does not log connection errors every minute.
 - APPRISE_URLS / APPRISE_CONFIG (exporter/alerts.py's settings): mount the alert relay at POST /alerts.
+- MQTT_URL (with MQTT_USERNAME, MQTT_PASSWORD, MQTT_TOPIC_PREFIX, MQTT_DISCOVERY_PREFIX): publish the
+  Snapshot to an MQTT broker for Home Assistant (exporter/mqtt.py), from its own thread.
 
 Demo mode: without AMBER_API_KEY the exporter runs only when AMBER_API_BASE_URL points somewhere other
 than Amber (the simulator, `amber-home simulate`), using the simulator's demo key "sim-key".
@@ -148,12 +150,20 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",
     )  # fmt: skip
     server.start()
+    publisher = None
+    if settings.mqtt_url is not None:
+        from exporter.mqtt import MqttPublisher
+
+        publisher = MqttPublisher.from_settings(settings, exporter.store)
+        publisher.start()
     thread = threading.Thread(target=poller.run_forever, args=(stop,), name="exporter-poll", daemon=True)
     thread.start()
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        if publisher is not None:
+            publisher.stop()
         server.stop()
         thread.join(timeout=REQUEST_TIMEOUT + 5)  # an in-flight request finishes or times out
         client.close()
