@@ -44,6 +44,7 @@ from exporter.snapshot import ChannelView, SiteEntry, Snapshot, aligned_start, f
 PRICE_UNIT = "AUD/kWh"  # HA's Energy dashboard takes a price entity whose unit ends in /kWh
 FORECAST_HOURS = 24
 FORECAST_STEP = 1800  # seconds: the attribute list is half-hourly, at most 48 points (a few kB in HA)
+MAX_FORECAST_POINTS = FORECAST_HOURS * 3600 // FORECAST_STEP  # a mid-half-hour start would make 49
 SPIKE_ORDER = {"none": 0, "potential": 1, "spike": 2}
 CHANNEL_NAMES = {"general": "General", "controlledLoad": "Controlled load", "feedIn": "Feed-in"}
 ONLINE, OFFLINE = "online", "offline"
@@ -138,7 +139,7 @@ def forecast_points(forecast: tuple[PriceInterval, ...], *, paid: bool, start: f
             break
         buckets.setdefault(math.floor(begin / FORECAST_STEP), []).append(interval)
     points = []
-    for key in sorted(buckets):
+    for key in sorted(buckets)[:MAX_FORECAST_POINTS]:
         items = buckets[key]
         prices = [price_for_forecast(i) for i in items]
         worst = max((i.spike_status for i in items), key=lambda s: SPIKE_ORDER.get(s, 0))
