@@ -180,7 +180,7 @@ class MqttPublisher:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         if not self._stop.is_set():
-            self._outage(f"disconnected ({reason_code})")
+            self._outage(f"lost the connection ({reason_code})")
 
     def _outage(self, why: str) -> None:
         if not self._outage_logged:  # one line per outage, not one per retry
