@@ -175,6 +175,22 @@ def test_a_broker_restart_mid_run_republishes_everything_and_metrics_keep_answer
             assert {TOPICS.channel_state(SITE, "general"), TOPICS.availability} <= late.retained
 
 
+def test_a_broker_that_is_not_up_yet_is_waited_for_with_one_warning(mosquitto, caplog):
+    caplog.set_level(logging.INFO)
+    mosquitto.stop()  # as when Compose starts the exporter before the broker
+    with publishing(mosquitto, SnapshotStore(fixture_snapshot())) as publisher:
+        deadline = time.monotonic() + WAIT
+        while not any("cannot reach" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not publisher.connected and publisher.publish_once() == 0
+        mosquitto.resume()
+        with listening(mosquitto) as listener:
+            listener.wait_for(TOPICS.availability, lambda p: p == "online")
+            general_state(listener)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "exporter.mqtt" and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "cannot reach the broker" in warnings[0]
+
+
 def test_the_last_will_says_offline_when_the_exporter_is_killed(mosquitto):
     from simulator import SimulatorConfig, SimulatorServer
 
