@@ -71,11 +71,13 @@ class Exporter:
     store: Any
     poller: Any
     app: Any
+    mqtt: Any = None  # MqttPublisher when MQTT_URL is set; the caller starts and stops it
 
 
 def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Callable[[], float] = time.time) -> Exporter:
-    """Wire client -> Poller -> SnapshotStore -> AmberCollector -> registry -> ExporterApp. The caller
-    runs `poller` (run_forever, or poll_once in tests) and serves `app`."""
+    """Wire client -> Poller -> SnapshotStore -> AmberCollector -> registry -> ExporterApp, and the MQTT
+    publisher on the same store when MQTT_URL is set. The caller runs `poller` (run_forever, or poll_once
+    in tests), serves `app` and starts `mqtt`."""
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
     from exporter.collector import AmberCollector
@@ -102,7 +104,13 @@ def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Cal
         client, store, site_ids=settings.site_ids, request_share=settings.exporter_request_share,
         database=database, clock=clock,
     )  # fmt: skip
-    return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts))
+    publisher = None
+    if settings.mqtt_url is not None:
+        from exporter.mqtt import MqttCollector, MqttPublisher
+
+        publisher = MqttPublisher.from_settings(settings, store)
+        registry.register(MqttCollector(publisher))
+    return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts), publisher)
 
 
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> int:
@@ -150,11 +158,8 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",
     )  # fmt: skip
     server.start()
-    publisher = None
-    if settings.mqtt_url is not None:
-        from exporter.mqtt import MqttPublisher
-
-        publisher = MqttPublisher.from_settings(settings, exporter.store)
+    publisher = exporter.mqtt
+    if publisher is not None:
         publisher.start()
     thread = threading.Thread(target=poller.run_forever, args=(stop,), name="exporter-poll", daemon=True)
     thread.start()

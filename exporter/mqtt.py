@@ -1,6 +1,7 @@
 """Publish the poll loop's Snapshot to an MQTT broker for Home Assistant (discovery, retained state).
 
     publisher = MqttPublisher.from_settings(settings, store)   # None when MQTT_URL is unset
+    registry.register(MqttCollector(publisher))                # amber_mqtt_connected, ..._published_total
     publisher.start()     # connects in the background; publishes on every Snapshot update
     publisher.stop()      # says offline, disconnects
 
@@ -20,11 +21,13 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from amber.config import MqttBroker
 from amber.secret import Secret
@@ -187,3 +190,17 @@ class MqttPublisher:
             self._outage_logged = True
             logger.warning("MQTT: %s at %s; retrying with backoff up to %d s; /metrics is unaffected", why,
                            self._broker, RECONNECT_MAX)  # fmt: skip
+
+
+class MqttCollector(Collector):
+    """The publisher's health for Prometheus, read from its in-process state (no I/O)."""
+
+    def __init__(self, publisher: MqttPublisher) -> None:  # anything with .connected and .published
+        self._publisher = publisher
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("amber_mqtt_connected", "1 while the exporter is connected to the MQTT broker "
+                                "(MQTT_URL).", value=1 if self._publisher.connected else 0)  # fmt: skip
+        yield CounterMetricFamily("amber_mqtt_messages_published", "MQTT messages handed to the broker "
+                                  "connection (only changed payloads, and everything after a reconnect).",
+                                  value=self._publisher.published)  # fmt: skip

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -208,6 +209,10 @@ def test_the_last_will_says_offline_when_the_exporter_is_killed(mosquitto):
                 listener.wait_for(TOPICS.availability, lambda p: p == "online", timeout=30)
                 state = json.loads(listener.wait_for(TOPICS.channel_state(sim.site_ids[0], "general")))
                 assert isinstance(state["price"], float)
+                metrics = httpx.get(f"http://127.0.0.1:{env['EXPORTER_PORT']}/metrics", timeout=10).text
+                assert "amber_mqtt_connected 1.0" in metrics
+                sent = re.search(r"^amber_mqtt_messages_published_total (\S+)$", metrics, re.MULTILINE)
+                assert sent and float(sent.group(1)) >= 18
                 process.send_signal(signal.SIGKILL)  # no clean stop: only the broker can say it
                 listener.wait_for(TOPICS.availability, lambda p: p == "offline")
             finally:
