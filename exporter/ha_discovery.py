@@ -16,6 +16,9 @@ gets the latest value at once. Topics (`{site}` is Amber's site id; the NMI is n
     {prefix}/plans                        JSON: whatever `snapshot.plans` holds (issue 12's advisor)
     {discovery}/{component}/amber_home_{site}/{object}/config
 
+A site that is no longer polled (closed, or left out of AMBER_SITE_ID) has its topics cleared (an empty
+retained message), which removes its device from HA; `Topics.site_of` tells which topics are a site's.
+
 Units and signs, as Home Assistant's own Amber integration has them (so automations carry over):
 prices in AUD/kWh including GST; the feed-in price is what you are PAID per kWh exported (Amber's sign
 flipped: positive = you earn, negative = exporting costs you); general and controlled-load prices are what
@@ -77,6 +80,16 @@ class Topics:
 
     def config(self, component: str, site_id: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{node_id(site_id)}/{object_id}/config"
+
+    def site_of(self, topic: str) -> str | None:
+        """The site id a topic above belongs to; None for the exporter's own topics."""
+        levels = topic.removeprefix(f"{self.discovery_prefix}/").split("/")
+        if topic.startswith(f"{self.discovery_prefix}/") and len(levels) == 4 and levels[1].startswith("amber_home_"):
+            return levels[1].removeprefix("amber_home_")
+        levels = topic.removeprefix(f"{self.prefix}/").split("/")
+        if topic.startswith(f"{self.prefix}/") and len(levels) >= 2 and levels[0] != "plans":
+            return levels[0]
+        return None
 
 
 def node_id(site_id: str) -> str:

@@ -152,6 +152,11 @@ class MqttPublisher:
             **plans_message(snapshot, topics),
             topics.availability: ONLINE,  # then online: HA shows the entities with values at once
         }
+        # Sites no longer polled: an empty retained payload deletes each topic, and HA drops the device.
+        live = {entry.site.id for entry in snapshot.sites if entry.polled}
+        for topic in self._sent:
+            if topic not in messages and topics.site_of(topic) not in (None, *live):
+                messages[topic] = ""
         sent = 0
         for topic, payload in messages.items():
             if self._sent.get(topic) == payload:
@@ -160,7 +165,10 @@ class MqttPublisher:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:  # disconnected or queue full: all again after reconnecting
                 self._resync = True
                 break
-            self._sent[topic] = payload
+            if payload:
+                self._sent[topic] = payload
+            else:
+                del self._sent[topic]
             sent += 1
         self.published += sent
         return sent

@@ -183,3 +183,12 @@ def test_sites_without_prices_get_site_entities_only():
     assert len(discovery_messages(snapshot, TOPICS)) == 4
     again = dataclasses.replace(snapshot, prices=frozen_map({SITE: SitePrices(channel_views(fixture_intervals()), 0)}))
     assert len(discovery_messages(again, TOPICS)) == 18
+
+
+def test_topics_tell_which_site_they_belong_to():
+    topics = Topics("home/amber", "ha")
+    assert topics.site_of(topics.channel_state(SITE, "general")) == SITE
+    assert topics.site_of(topics.site_status(SITE)) == SITE
+    assert topics.site_of(topics.config("binary_sensor", SITE, "general_spike")) == SITE
+    assert topics.site_of(topics.availability) is None and topics.site_of(topics.plans) is None
+    assert topics.site_of("ha/sensor/someone_else/x/config") is None and topics.site_of("elsewhere/x/y") is None

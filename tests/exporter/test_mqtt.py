@@ -140,6 +140,22 @@ def test_a_new_interval_is_published_within_seconds_without_extra_amber_requests
         assert r.requests("prices_current") == 2 and r.requests("sites") == 1  # the poll loop's own, no more
 
 
+def test_a_site_no_longer_polled_is_removed_from_home_assistant(mosquitto):
+    store = SnapshotStore(fixture_snapshot())
+    config = f"homeassistant/sensor/amber_home_{SITE}/general_price/config"
+    with publishing(mosquitto, store), listening(mosquitto) as listener:
+        listener.wait_for(config)
+        listener.wait_for(TOPICS.availability, lambda p: p == "online")
+        store.update(lambda s: dataclasses.replace(  # the site was closed: the poller stops polling it
+            s, sites=tuple(dataclasses.replace(e, polled=False) for e in s.sites), prices={}))
+        for topic in (config, TOPICS.channel_state(SITE, "general"), TOPICS.site_status(SITE)):
+            listener.wait_for(topic, lambda p: p == "")
+        with listening(mosquitto) as late:
+            late.wait_for(TOPICS.availability)
+            time.sleep(0.5)
+            assert not [t for t in late.messages if SITE in t]  # nothing of it is retained any more
+
+
 # --- outages -------------------------------------------------------------------------------------------------
 
 
