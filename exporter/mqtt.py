@@ -68,7 +68,7 @@ class MqttPublisher:
         self._sent: dict[str, str] = {}  # topic -> payload the broker has (retained) since the last connect
         self._outage_logged = False
         self._thread: threading.Thread | None = None
-        self.published = 0  # messages handed to paho, for tests and logs
+        self.published = 0  # messages handed to paho (amber_mqtt_messages_published_total)
 
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"amber-home-{secrets.token_hex(4)}",
                              protocol=mqtt.MQTTv311)  # fmt: skip
