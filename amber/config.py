@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from amber.secret import Secret
 
-__all__ = ["ConfigError", "Settings", "load_settings_or_exit", "settings_table_markdown"]
+__all__ = ["ConfigError", "MqttBroker", "Settings", "load_settings_or_exit", "settings_table_markdown"]
 
 DEFAULT_TIMEZONE = "Australia/Sydney"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -182,6 +182,47 @@ def _cents_per_kwh(raw: str) -> float:
 
 
 @dataclass(frozen=True)
+class MqttBroker:
+    """Where MQTT_URL points: mqtt:// (plain TCP) or mqtts:// (TLS, system CA certificates)."""
+
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:  # safe to log: the URL carries no credentials (refused below)
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def _mqtt_url(raw: str) -> MqttBroker:
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError("must be an mqtt:// or mqtts:// URL, e.g. mqtt://mosquitto:1883")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials; set MQTT_USERNAME and MQTT_PASSWORD (or MQTT_PASSWORD_FILE)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be only scheme, host and port, e.g. mqtt://mosquitto:1883; set the topic in MQTT_TOPIC_PREFIX")
+    tls = parts.scheme == "mqtts"
+    return MqttBroker(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def _mqtt_username(raw: str) -> str:
+    if any(ch.isspace() for ch in raw):
+        raise ValueError("contains whitespace; use the user name the broker's password file has")
+    return raw
+
+
+def _topic_prefix(raw: str) -> str:
+    prefix = raw.strip("/")
+    if not prefix or any(ch in prefix for ch in "+#\0") or any(ch.isspace() for ch in prefix) or "//" in prefix:
+        raise ValueError("must be MQTT topic levels without wildcards, spaces or empty levels, e.g. amber-home")
+    return prefix
+
+
+@dataclass(frozen=True)
 class _Var:
     name: str  # environment variable
     attr: str  # Settings field it fills
@@ -190,6 +231,7 @@ class _Var:
     default: str | None = None  # raw text, parsed like user input; None: field is None if unset
     unset: str = ""  # docs: what leaving a variable without default unset means
     secret: bool = False  # never echoed; may also come from the file named by NAME_FILE
+    echo: bool = True  # False: a refused value is not quoted back (it may hold credentials by mistake)
 
 
 # fmt: off
@@ -261,6 +303,19 @@ _VARS: tuple[_Var, ...] = (
     _Var("ALERT_RELAY_PORT", "alert_relay_port", _port,
          "Port of the standalone alert relay; the exporter also serves /alerts on EXPORTER_PORT.",
          default="9848"),
+    _Var("MQTT_URL", "mqtt_url", _mqtt_url,
+         "MQTT broker for Home Assistant (exporter/mqtt.py): mqtt://host:1883 or mqtts://host:8883 (TLS)."
+         " The exporter publishes what it polls there, with Home Assistant discovery.",
+         unset="MQTT off", echo=False),
+    _Var("MQTT_USERNAME", "mqtt_username", _mqtt_username,
+         "User the exporter logs in to the MQTT broker as.", unset="no login (anonymous)"),
+    _Var("MQTT_PASSWORD", "mqtt_password", _password,
+         "Password of MQTT_USERNAME on the broker.", unset="no password", secret=True),
+    _Var("MQTT_TOPIC_PREFIX", "mqtt_topic_prefix", _topic_prefix,
+         "First topic levels of everything the exporter publishes (state, availability).",
+         default="amber-home"),
+    _Var("MQTT_DISCOVERY_PREFIX", "mqtt_discovery_prefix", _topic_prefix,
+         "Home Assistant's MQTT discovery prefix (Settings, MQTT, Configure).", default="homeassistant"),
 )
 # fmt: on
 
@@ -291,6 +346,11 @@ class Settings:
     alert_webhook_token: Secret | None
     alert_relay_host: str
     alert_relay_port: int
+    mqtt_url: MqttBroker | None
+    mqtt_username: str | None
+    mqtt_password: Secret | None
+    mqtt_topic_prefix: str
+    mqtt_discovery_prefix: str
 
     @property
     def has_api_key(self) -> bool:
@@ -320,7 +380,7 @@ class Settings:
             try:
                 values[var.attr] = var.parse(raw)
             except ValueError as exc:
-                shown = source if var.secret else f"{source}={raw!r}"
+                shown = source if var.secret or not var.echo else f"{source}={raw!r}"
                 problems.append(f"{shown}: {exc}")
 
         # "Today" is the local day where the sites are, not the server's UTC day.
@@ -333,6 +393,10 @@ class Settings:
                     f"HISTORICAL_START_DATE={start.isoformat()!r}: is in the future"
                     f" (today is {today.isoformat()} in {zone.key}); use a past date or unset it"
                 )
+
+        # Mosquitto (and MQTT 3.1.1) accept a password only together with a user name.
+        if values.get("mqtt_password") is not None and "mqtt_username" in values and values["mqtt_username"] is None:
+            problems.append("MQTT_PASSWORD is set but MQTT_USERNAME is not; set the user the password belongs to")
 
         if problems:
             raise ConfigError(problems)

@@ -10,6 +10,8 @@ EXPORTER_REQUEST_SHARE, ALERT_PRICE_ABOVE, ALERT_FEED_IN_ABOVE, LOG_LEVEL, and o
   cost metrics read; the Settings default (a local database) is not enough, so a price-only setup
   does not log connection errors every minute.
 - APPRISE_URLS / APPRISE_CONFIG (exporter/alerts.py's settings): mount the alert relay at POST /alerts.
+- MQTT_URL (with MQTT_USERNAME, MQTT_PASSWORD, MQTT_TOPIC_PREFIX, MQTT_DISCOVERY_PREFIX): publish the
+  Snapshot to an MQTT broker for Home Assistant (exporter/mqtt.py), from its own thread.
 
 Demo mode: without AMBER_API_KEY the exporter runs only when AMBER_API_BASE_URL points somewhere other
 than Amber (the simulator, `amber-home simulate`), using the simulator's demo key "sim-key".
@@ -69,11 +71,13 @@ class Exporter:
     store: Any
     poller: Any
     app: Any
+    mqtt: Any = None  # MqttPublisher when MQTT_URL is set; the caller starts and stops it
 
 
 def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Callable[[], float] = time.time) -> Exporter:
-    """Wire client -> Poller -> SnapshotStore -> AmberCollector -> registry -> ExporterApp. The caller
-    runs `poller` (run_forever, or poll_once in tests) and serves `app`."""
+    """Wire client -> Poller -> SnapshotStore -> AmberCollector -> registry -> ExporterApp, and the MQTT
+    publisher on the same store when MQTT_URL is set. The caller runs `poller` (run_forever, or poll_once
+    in tests), serves `app` and starts `mqtt`."""
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
     from exporter.collector import AmberCollector
@@ -100,7 +104,13 @@ def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Cal
         client, store, site_ids=settings.site_ids, request_share=settings.exporter_request_share,
         database=database, clock=clock,
     )  # fmt: skip
-    return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts))
+    publisher = None
+    if settings.mqtt_url is not None:
+        from exporter.mqtt import MqttCollector, MqttPublisher
+
+        publisher = MqttPublisher.from_settings(settings, store)
+        registry.register(MqttCollector(publisher))
+    return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts), publisher)
 
 
 def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> int:
@@ -148,12 +158,17 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",
     )  # fmt: skip
     server.start()
+    publisher = exporter.mqtt
+    if publisher is not None:
+        publisher.start()
     thread = threading.Thread(target=poller.run_forever, args=(stop,), name="exporter-poll", daemon=True)
     thread.start()
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        if publisher is not None:
+            publisher.stop()
         server.stop()
         thread.join(timeout=REQUEST_TIMEOUT + 5)  # an in-flight request finishes or times out
         client.close()

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from amber.client import ENDPOINTS, OUTCOMES
-from exporter.snapshot import HORIZONS, NEXT_SPIKE_STATUSES, ChannelView, Snapshot, SnapshotStore
+from exporter.snapshot import HORIZONS, NEXT_SPIKE_STATUSES, ChannelView, Snapshot, SnapshotStore, fresh
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class AmberCollector(Collector):
     # -- sites and prices ---------------------------------------------------------------------------
 
     def _fresh(self, fetched_at: float, now: float) -> bool:
-        return now - fetched_at <= self._stale_after
+        return fresh(fetched_at, now, self._stale_after)
 
     def _site_families(self, snap: Snapshot, now: float) -> Iterator[Metric]:
         info = GaugeMetricFamily(

@@ -8,8 +8,8 @@ Schedule
     - /sites at start and every SITES_EVERY (3 h). Closed sites, and sites not in AMBER_SITE_ID when it is
       set, are described (amber_site_info) but not polled.
     - A *round* BOUNDARY_OFFSET (5 s) after every 5-minute boundary: per polled site
-      /sites/{id}/prices/current with previous=1 and next = 12 h of intervals at the site's resolution
-      (144 at 5 min, 24 at 30 min); then /state/{state}/renewables/current once per state of those sites.
+      /sites/{id}/prices/current with previous=1 and next = 24 h of intervals at the site's resolution
+      (288 at 5 min, 48 at 30 min: the metrics' headline needs 12 h, MQTT's forecast attribute 24 h); then /state/{state}/renewables/current once per state of those sites.
       30-minute sites are polled every 5 minutes too: Amber recomputes their current price and forecast
       at every 5-minute dispatch, and one schedule keeps this simple.
     - Estimate re-polls: while a site's current interval is still an estimate, poll that site again every
@@ -71,7 +71,7 @@ MAX_REPOLLS = 3
 RETRY_EVERY = 60.0
 SITES_EVERY = 3 * 3600.0
 DB_EVERY = 60.0
-FORECAST_HOURS = 12
+FORECAST_HOURS = 24
 MIN_REMAINING_FRACTION = 0.2  # extras only while the account has more than this share of its window left
 DEFAULT_REQUEST_SHARE = 12
 

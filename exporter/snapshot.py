@@ -84,6 +84,7 @@ class ChannelView:
     forecast_max: tuple[tuple[str, float], ...]  # (horizon, c/kWh), only horizons with forecasts
     forecast_mean: tuple[tuple[str, float], ...]
     next_spike: tuple[tuple[str, float], ...]  # (spike status, interval start), only those forecast
+    forecast: tuple[PriceInterval, ...] = ()  # the ForecastIntervals after `current`, in time order (MQTT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +180,15 @@ def channel_views(intervals: Iterable[PriceInterval]) -> tuple[ChannelView, ...]
             if first is not None:
                 spikes.append((status, aligned_start(first)))
         views.append(
-            ChannelView(channel, current, actuals[-1] if actuals else None, tuple(maxima), tuple(means), tuple(spikes))
+            ChannelView(channel, current, actuals[-1] if actuals else None, tuple(maxima), tuple(means), tuple(spikes),
+                        tuple(forecasts))  # fmt: skip
         )
     return tuple(views)
+
+
+def fresh(fetched_at: float, now: float, stale_after: float) -> bool:
+    """Whether a value polled at `fetched_at` may still be served at `now` (EXPORTER_STALE_SECONDS)."""
+    return now - fetched_at <= stale_after
 
 
 def current_renewable(items: Iterable[Renewable]) -> Renewable | None:
@@ -192,16 +199,26 @@ def current_renewable(items: Iterable[Renewable]) -> Renewable | None:
 
 
 class SnapshotStore:
-    """Holds the current Snapshot. `get()` never blocks; `update()` serialises writers."""
+    """Holds the current Snapshot. `get()` never blocks; `update()` serialises writers and then tells
+    each subscriber (`subscribe(listener)`) in the writer's thread, so a listener must not block: the MQTT
+    publisher's only sets an event and reads the store from its own thread."""
 
     def __init__(self, initial: Snapshot | None = None) -> None:
         self._snapshot = initial if initial is not None else Snapshot()
         self._lock = threading.Lock()
+        self._listeners: tuple[Callable[[Snapshot], None], ...] = ()
 
     def get(self) -> Snapshot:
         return self._snapshot  # one reference read: atomic
 
+    def subscribe(self, listener: Callable[[Snapshot], None]) -> None:
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
     def update(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
         with self._lock:
-            self._snapshot = change(self._snapshot)
-            return self._snapshot
+            self._snapshot = snapshot = change(self._snapshot)
+            listeners = self._listeners
+        for listener in listeners:
+            listener(snapshot)
+        return snapshot

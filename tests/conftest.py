@@ -1,4 +1,4 @@
-"""Shared fixtures: real database servers (see tests/support/servers.py) and per-tier test counts."""
+"""Shared fixtures: real servers (see tests/support/servers.py) and per-tier test counts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from tests.support.servers import PGliteServer, ServerUnavailable, TimescaleServer
+from tests.support.servers import MosquittoServer, PGliteServer, ServerUnavailable, TimescaleServer
 
-TIER_FIXTURES = {"timescale_server": "timescaledb", "apache_db": "timescaledb", "tsl_db": "tsl"}
+TIER_FIXTURES = {"timescale_server": "timescaledb", "apache_db": "timescaledb", "tsl_db": "tsl", "mosquitto": "mqtt"}
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +40,17 @@ def tsl_db():
     server.stop()
 
 
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A fresh Mosquitto broker on loopback, authentication on; `stop()` then `resume()` restarts it on the same port."""
+    try:
+        server = MosquittoServer.start(tmp_path)
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         for fixture, marker in TIER_FIXTURES.items():
@@ -48,7 +59,7 @@ def pytest_collection_modifyitems(items):
 
 
 def tier_of(report_keywords) -> str:
-    for marker in ("tsl", "timescaledb"):
+    for marker in ("tsl", "timescaledb", "mqtt"):
         if marker in report_keywords:
             return marker
     return "unit"
@@ -65,7 +76,7 @@ def pytest_terminal_summary(terminalreporter):
             counts.setdefault(tier_of(report.keywords), Counter())[outcome] += 1
     if counts:
         terminalreporter.section("tests per tier")
-        for tier in ("unit", "timescaledb", "tsl"):
+        for tier in ("unit", "timescaledb", "tsl", "mqtt"):
             if tier in counts:
                 parts = ", ".join(f"{n} {k}" for k, n in sorted(counts[tier].items()))
                 terminalreporter.write_line(f"{tier:12} {parts}")

@@ -15,6 +15,7 @@ import pytest
 from amber.config import (
     DOCUMENTED_IN,
     ConfigError,
+    MqttBroker,
     Settings,
     load_settings_or_exit,
     settings_table_markdown,
@@ -123,6 +124,10 @@ def test_every_problem_is_reported_together() -> None:
         ("EXPORTER_PORT", "65536", "1 to 65535"),
         ("EXPORTER_PORT", "http", "1 to 65535"),
         ("EXPORTER_PORT", "-1", "1 to 65535"),
+        ("MQTT_TOPIC_PREFIX", "amber/#", "without wildcards"),
+        ("MQTT_TOPIC_PREFIX", "amber//home", "empty levels"),
+        ("MQTT_DISCOVERY_PREFIX", "home assistant", "without wildcards, spaces"),
+        ("MQTT_USERNAME", "amber home", "whitespace"),
     ],
 )
 def test_invalid_value_names_variable_value_and_fix(name: str, value: str, fix: str) -> None:
@@ -360,3 +365,49 @@ def test_docs_table_lists_every_variable_and_file_variant() -> None:
             assert name.removesuffix("_FILE") in names, f"{name} without its variable"
     documented = {n for n in names if not n.endswith("_FILE")}
     assert len(documented) <= len(settings_fields), "a documented variable fills no Settings field"
+
+
+# --- MQTT -------------------------------------------------------------------------------------------
+
+
+def test_mqtt_is_off_without_a_url_and_has_home_assistant_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.mqtt_url is None and settings.mqtt_username is None and settings.mqtt_password is None
+    assert settings.mqtt_topic_prefix == "amber-home" and settings.mqtt_discovery_prefix == "homeassistant"
+
+
+@pytest.mark.parametrize(
+    ("url", "broker"),
+    [
+        ("mqtt://mosquitto", MqttBroker("mosquitto", 1883, False)),
+        ("mqtt://192.168.1.5:1884/", MqttBroker("192.168.1.5", 1884, False)),
+        ("mqtts://broker.example.org", MqttBroker("broker.example.org", 8883, True)),
+    ],
+)
+def test_mqtt_urls(url: str, broker: MqttBroker) -> None:
+    assert load(MQTT_URL=url).mqtt_url == broker
+    assert str(broker).startswith(("mqtt://", "mqtts://"))
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        ("tcp://mosquitto:1883", "mqtt:// or mqtts://"),
+        ("mqtt://", "mqtt:// or mqtts://"),
+        ("mqtt://mosquitto:port", "mqtt:// or mqtts://"),
+        ("mqtt://mosquitto:1883/amber", "MQTT_TOPIC_PREFIX"),
+        (f"mqtt://amber:{READER_PASSWORD}@mosquitto:1883", "MQTT_USERNAME and MQTT_PASSWORD"),
+    ],
+)
+def test_bad_mqtt_urls_say_the_fix_and_are_never_quoted(url: str, fix: str) -> None:
+    (problem,) = problems(MQTT_URL=url).problems
+    assert problem.startswith("MQTT_URL: ") and fix in problem
+    assert READER_PASSWORD not in problem
+
+
+def test_the_mqtt_password_comes_from_a_file_and_needs_a_user(tmp_path: Path) -> None:
+    path = write(tmp_path, "mqtt", f"{READER_PASSWORD}\n")
+    settings = load(MQTT_URL="mqtt://mosquitto", MQTT_USERNAME="amber-home", MQTT_PASSWORD_FILE=path)
+    assert settings.mqtt_password.reveal() == READER_PASSWORD and READER_PASSWORD not in repr(settings)
+    (problem,) = problems(MQTT_PASSWORD=READER_PASSWORD).problems
+    assert "MQTT_USERNAME" in problem and READER_PASSWORD not in problem

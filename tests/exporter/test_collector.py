@@ -14,6 +14,7 @@ import os
 import subprocess
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +25,7 @@ from amber.config import Settings
 from amber.ratelimit import RateLimitHeaders
 from exporter.collector import DESCRIPTORS, SPIKE_STATUSES, TARIFF_PERIODS, AmberCollector
 from exporter.db_metrics import DatabaseMetricsReader, local_days
+from exporter.mqtt import MqttCollector
 from exporter.snapshot import (
     DatabaseFacts,
     JobStatus,
@@ -334,7 +336,9 @@ def test_no_secret_in_the_exposition():
 
 
 def golden_exposition() -> str:
-    return generate_latest(registry_for(fixture_snapshot())).decode()
+    registry = registry_for(fixture_snapshot())
+    registry.register(MqttCollector(SimpleNamespace(connected=True, published=42)))  # with MQTT_URL set
+    return generate_latest(registry).decode()
 
 
 def test_golden_exposition():

@@ -97,9 +97,9 @@ def test_next_boundary_is_a_few_seconds_after_the_next_five_minutes():
     assert next_boundary(at_nem(12, 9, 59).timestamp()) == at_nem(12, 10, 5).timestamp()
 
 
-def test_forecast_count_covers_twelve_hours():
-    assert forecast_count(5) == 144
-    assert forecast_count(30) == 24
+def test_forecast_count_covers_a_day():
+    assert forecast_count(5) == 288
+    assert forecast_count(30) == 48
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_first_call_fetches_sites_then_prices_and_renewables_and_wakes_after_the
         assert r.sim.stats.requests == {"sites": 1, "prices_current": 1, "renewables_current": 1}
         assert wake == at_nem(12, 10, 5).timestamp()
         prices_url = next(u for u in r.transport.urls if u.path.endswith("/prices/current"))
-        assert dict(prices_url.params) == {"next": "144", "previous": "1", "resolution": "5"}
+        assert dict(prices_url.params) == {"next": "288", "previous": "1", "resolution": "5"}
         snap = r.snap
         assert snap.up and snap.last_success == at_nem(12, 7, 30).timestamp()
         site_id = r.sim.site_ids[0]
@@ -141,11 +141,11 @@ def test_first_call_fetches_sites_then_prices_and_renewables_and_wakes_after_the
         assert len(snap.renewables) == 1
 
 
-def test_a_thirty_minute_site_asks_for_twelve_hours_of_thirty_minute_intervals():
+def test_a_thirty_minute_site_asks_for_a_day_of_thirty_minute_intervals():
     with rig(resolution=30) as r:
         r.at(at_nem(12, 7, 30))
         prices_url = next(u for u in r.transport.urls if u.path.endswith("/prices/current"))
-        assert dict(prices_url.params) == {"next": "24", "previous": "1", "resolution": "30"}
+        assert dict(prices_url.params) == {"next": "48", "previous": "1", "resolution": "30"}
 
 
 def test_every_boundary_polls_again_and_sites_are_refreshed_every_few_hours():

@@ -26,6 +26,7 @@ EXPECTED_ALERTS = {
     "AmberLoaderLagging": "info",
     "AmberLoaderStalled": "warning",
     "AmberTimescaleJobFailing": "warning",
+    "AmberMqttDisconnected": "warning",
 }
 RULE_FILES = sorted(PROMETHEUS_DIR.glob("rules/*.rules.yml"))
 TEST_FILES = sorted(PROMETHEUS_DIR.glob("rules/*_test.yml"))

@@ -190,7 +190,7 @@ def test_every_setting_reaches_the_app_services(services):
     for var in _VARS:
         if var.name in NOT_PASSED:
             continue
-        target = services["exporter"]["environment"] if var.name.startswith(("APPRISE_", "ALERT_")) else env
+        target = services["exporter"]["environment"] if var.name.startswith(("APPRISE_", "ALERT_", "MQTT_")) else env
         assert var.name in target, f"{var.name} is not passed to the services (or add it to NOT_PASSED with why)"
 
 

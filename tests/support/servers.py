@@ -147,3 +147,67 @@ class PGliteServer:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+MOSQUITTO_HINT = "run ./scripts/test, which installs Debian's mosquitto package"
+
+
+@dataclass
+class MosquittoServer:
+    """A real Mosquitto broker on 127.0.0.1 with authentication on (a generated password file) and no
+    persistence, so a restart loses every retained message, as a crashed broker without a volume would."""
+
+    directory: Path
+    port: int
+    username: str = "amber-home"
+    password: str = "test-only-secret"
+    process: subprocess.Popen | None = None
+
+    @classmethod
+    def start(cls, directory: Path, timeout: float = 10.0) -> "MosquittoServer":
+        binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/sbin")
+        passwd = shutil.which("mosquitto_passwd")
+        if binary is None or passwd is None:
+            raise ServerUnavailable(f"Mosquitto (mosquitto, mosquitto_passwd) is not installed — {MOSQUITTO_HINT}")
+        server = cls(directory=directory, port=free_port())
+        password_file = directory / "passwd"
+        result = subprocess.run([passwd, "-c", "-b", str(password_file), server.username, server.password],
+                                capture_output=True, text=True)  # fmt: skip
+        if result.returncode != 0:
+            raise ServerUnavailable(f"mosquitto_passwd failed: {result.stderr.strip()} — {MOSQUITTO_HINT}")
+        lines = [f"listener {server.port} 127.0.0.1", "allow_anonymous false", f"password_file {password_file}",
+                 "persistence false", "log_dest stderr", "log_type error", "log_type warning", "log_type notice"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to the `mosquitto` user, who cannot read pytest's tmp dirs
+        (directory / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+        server.resume(timeout)
+        return server
+
+    def resume(self, timeout: float = 10.0) -> None:
+        """(Re)start the broker process on the same port and wait until it accepts connections."""
+        binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/sbin")
+        log = open(self.directory / "mosquitto.log", "ab")  # noqa: SIM115 - the process owns it
+        self.process = subprocess.Popen([binary, "-c", str(self.directory / "mosquitto.conf")], stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        tail = (self.directory / "mosquitto.log").read_text(errors="replace")[-500:]
+        raise ServerUnavailable(f"Mosquitto did not start on 127.0.0.1:{self.port}: {tail} — {MOSQUITTO_HINT}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
