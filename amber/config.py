@@ -17,12 +17,14 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from amber.secret import Secret
+from amber.tariffs import DatedCharge, parse_bill_day, parse_dated
 
 __all__ = ["ConfigError", "Settings", "load_settings_or_exit", "settings_table_markdown"]
 
@@ -181,6 +183,17 @@ def _cents_per_kwh(raw: str) -> float:
     return value
 
 
+def _supply_charge(raw: str) -> tuple[DatedCharge, ...]:
+    return parse_dated(raw, low=Decimal(0), high=Decimal(1000), scale=Decimal(1), unit="c/day (cents, not dollars)",
+                       example="2024-07-01=110.0,2025-07-01=118.5")
+
+
+def _subscription(raw: str) -> tuple[DatedCharge, ...]:
+    # Dollars, as Amber advertises it ($25/month); a value above 200 is almost certainly cents typed by mistake.
+    return parse_dated(raw, low=Decimal(0), high=Decimal(200), scale=Decimal(100),
+                       unit="dollars per month incl. GST (not cents)", example="2024-01-01=25.00")
+
+
 @dataclass(frozen=True)
 class _Var:
     name: str  # environment variable
@@ -261,6 +274,18 @@ _VARS: tuple[_Var, ...] = (
     _Var("ALERT_RELAY_PORT", "alert_relay_port", _port,
          "Port of the standalone alert relay; the exporter also serves /alerts on EXPORTER_PORT.",
          default="9848"),
+    _Var("AMBER_SUPPLY_CHARGE", "supply_charge", _supply_charge,
+         "Daily supply charge in c/day incl. GST (network + metering, on your bill), each value from a date on:"
+         " `2024-07-01=110.0,2025-07-01=118.5`; `SITE_ID:2025-07-01=95.2` for one site only. Goes into"
+         " bill_daily (docs/bill.md).",
+         unset="no supply charge in the bill"),
+    _Var("AMBER_SUBSCRIPTION", "subscription", _subscription,
+         "Amber's membership fee in dollars per month incl. GST, pro-rated daily, dated the same way:"
+         " `2024-01-01=25.00`.",
+         unset="no subscription in the bill"),
+    _Var("AMBER_BILL_DAY", "bill_day", parse_bill_day,
+         "Day of the month (1-28) your billing periods start; bill_periods and `query bill` use it.",
+         default="1"),
 )
 # fmt: on
 
@@ -291,6 +316,9 @@ class Settings:
     alert_webhook_token: Secret | None
     alert_relay_host: str
     alert_relay_port: int
+    supply_charge: tuple[DatedCharge, ...] | None  # c/day
+    subscription: tuple[DatedCharge, ...] | None  # cents per month
+    bill_day: int
 
     @property
     def has_api_key(self) -> bool:
