@@ -789,12 +789,69 @@ def history_dashboard() -> dict[str, Any]:
             ],  # fmt: skip
         ),
     ]
+    panels += bill_panels(42)
     return dashboard(
         "amber-history", "History",
         description="Costs per day and month, when power is cheap, and how good the forecasts were.",
         tags=["history"], refresh="", time_from="now-30d", time_to="now", panels=panels,
         variables=[site_variable(), horizon_variable()], refresh_intervals=["5m", "15m", "1h"],
     )  # fmt: skip
+
+
+def bill_panels(y: int) -> list[dict[str, Any]]:
+    """The true bill (sql/014 bill_periods): usage + feed-in + supply + subscription, this billing period
+    and the ones before. Money columns are cents in the database, dollars here."""
+    current = "FROM bill_periods WHERE site_id = '$site' ORDER BY period_start DESC LIMIT 1"
+    money = {"custom": {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}, "unit": DOLLARS,
+             "decimals": 2, "mappings": [], "color": {"mode": "thresholds"}, "thresholds": thresholds((None, "text"))}
+    return [
+        stat(
+            "This bill so far",
+            (0, y, 6, 6),
+            [sql(f"""
+                SELECT total_cents / 100 AS "So far",
+                       days_with_data AS "Days with data",
+                       status AS "Status"
+                {current}
+            """)],
+            description="The current billing period (AMBER_BILL_DAY) up to the newest day with usage: usage + "
+            "feed-in (credits negative) + daily supply charge + Amber subscription, in dollars incl. GST "
+            "(bill_periods). Empty while a day is missing: a gap is never counted as $0.",
+            unit=DOLLARS, decimals=2, text_mode="value_and_name", value_size=28, title_size=14,
+            no_value="Missing days: run amber-home backfill",
+            overrides=[by_name("Days with data", unit="none", decimals=0)],
+        ),
+        stat(
+            "Projected this bill",
+            (6, y, 6, 6),
+            [sql(f"""SELECT projected_cents / 100 AS "Projected", period_end AS "Period ends" {current}""")],
+            description="The whole current billing period: every day's supply and subscription plus the mean "
+            "daily energy cost so far times the period's days (bill_periods.projected_cents), dollars.",
+            unit=DOLLARS, decimals=2, text_mode="value_and_name", value_size=28, title_size=14,
+            overrides=[by_name("Period ends", unit="dateTimeAsLocalNoDateIfToday")],
+        ),
+        panel(
+            "table",
+            "Bill by billing period",
+            (12, y, 12, 6),
+            [sql("""
+                SELECT period_start AS "From", period_end AS "To", status AS "Status",
+                       usage_cents / 100 AS "Usage", export_cents / 100 AS "Feed-in",
+                       supply_cents / 100 AS "Supply", subscription_cents / 100 AS "Subscription",
+                       total_cents / 100 AS "Total", projected_cents / 100 AS "Projected"
+                FROM bill_periods
+                WHERE site_id = '$site'
+                ORDER BY period_start DESC
+                LIMIT 13
+            """)],
+            description="Each billing period (bill_periods), dollars incl. GST: usage, feed-in (negative = "
+            "credit), supply, subscription, the total so far (empty while a day is missing: see the Status) "
+            "and the projection for the whole period.",
+            options={"showHeader": True, "frameIndex": 0, "cellHeight": "sm", "sortBy": []},
+            defaults=money,
+            overrides=[by_name(name, unit="none") for name in ("From", "To", "Status")],
+        ),
+    ]  # fmt: skip
 
 
 # --- Health ---------------------------------------------------------------------------------------------------
