@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from amber.plan import Plan, parse_plan
 from amber.secret import Secret
 from amber.tariffs import DatedCharge, parse_bill_day, parse_dated
 
@@ -194,6 +195,14 @@ def _subscription(raw: str) -> tuple[DatedCharge, ...]:
                        unit="dollars per month incl. GST (not cents)", example="2024-01-01=25.00")
 
 
+def _compare_plan(raw: str) -> Plan:
+    try:
+        text = Path(raw).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ValueError("is not a readable UTF-8 file; mount the plan file there or unset the variable") from None
+    return parse_plan(text)
+
+
 @dataclass(frozen=True)
 class _Var:
     name: str  # environment variable
@@ -286,6 +295,10 @@ _VARS: tuple[_Var, ...] = (
     _Var("AMBER_BILL_DAY", "bill_day", parse_bill_day,
          "Day of the month (1-28) your billing periods start; bill_periods and `query bill` use it.",
          default="1"),
+    _Var("AMBER_COMPARE_PLAN", "compare_plan", _compare_plan,
+         "Path of a TOML file describing the plan to compare Amber with (flat or time-of-use rates, supply,"
+         " feed-in, subscription, dated): compare_daily, `query compare`, the History panels (docs/compare.md).",
+         unset="no comparison"),
 )
 # fmt: on
 
@@ -319,6 +332,7 @@ class Settings:
     supply_charge: tuple[DatedCharge, ...] | None  # c/day
     subscription: tuple[DatedCharge, ...] | None  # cents per month
     bill_day: int
+    compare_plan: Plan | None
 
     @property
     def has_api_key(self) -> bool:

@@ -1,7 +1,8 @@
-"""The true bill: record the configured fixed charges in the database, and read bill_periods / bill_daily
-(sql/014_bill.sql) for `amber-home query bill`.
+"""The true bill: record the configured fixed charges and comparison plan in the database, and read
+bill_periods / bill_daily (sql/014_bill.sql) for `amber-home query bill`.
 
-    record_bill_settings(conn, settings)                 replace bill_charges and bill_day from Settings
+    record_bill_settings(conn, settings)                 replace bill_charges, bill_day and the comparison
+                                                         plan (compare_tariffs, compare_rates; sql/015)
     bill(conn, periods, zone=, until=, site=, daily=)    -> Result: billing periods (or their days)
 
 The settings are the source of truth: every migrate replaces bill_charges with them in one transaction,
@@ -22,6 +23,7 @@ from loader.table_format import Column, Table
 
 if TYPE_CHECKING:
     from amber.config import Settings
+    from amber.plan import Plan
 
 __all__ = ["bill", "record_bill_settings"]
 
@@ -37,12 +39,34 @@ def record_bill_settings(conn: psycopg.Connection, settings: Settings) -> None:
         conn.execute("DELETE FROM bill_charges")
         for row in rows:
             conn.execute("INSERT INTO bill_charges (charge, site_id, valid_from, cents) VALUES (%s, %s, %s, %s)", row)
+        _record_plan(conn, settings.compare_plan)
         conn.execute(
             "INSERT INTO amber_settings (key, value) VALUES ('bill_day', %s)"
             " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
             " WHERE amber_settings.value IS DISTINCT FROM EXCLUDED.value",
             (str(settings.bill_day),),
         )
+
+
+def _record_plan(conn: psycopg.Connection, plan: Plan | None) -> None:
+    conn.execute("DELETE FROM compare_tariffs")  # cascades to compare_rates
+    conn.execute("DELETE FROM amber_settings WHERE key = 'compare_plan'")
+    if plan is None:
+        return
+    conn.execute("INSERT INTO amber_settings (key, value) VALUES ('compare_plan', %s)", (plan.name,))
+    for tariff in plan.tariffs:
+        conn.execute(
+            "INSERT INTO compare_tariffs (valid_from, supply_cents, subscription_cents) VALUES (%s, %s, %s)",
+            (tariff.valid_from, tariff.supply_cents_per_day, tariff.subscription_cents_per_month),
+        )
+        for channel, rates in tariff.rates.items():
+            for position, rate in enumerate(rates):
+                conn.execute(
+                    "INSERT INTO compare_rates (valid_from, channel_type, position, name, days, start_hour, end_hour,"
+                    " cents_per_kwh) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (tariff.valid_from, channel, position, rate.name, list(rate.days), rate.start_hour, rate.end_hour,
+                     rate.cents_per_kwh),
+                )
 
 
 PERIODS_SQL = """

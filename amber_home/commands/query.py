@@ -5,6 +5,7 @@
     amber-home query prices 7 --channel feedIn    price by local hour of day
     amber-home query usage 7 --site 01F5…         daily kWh per meter channel
     amber-home query bill 3 [--daily]             the true bill by billing period (or the days of this one)
+    amber-home query compare 12 [--by period|hour] Amber's bill vs your comparison plan, savings
     amber-home query sql "SELECT …"               one statement, read-only ("-" reads it from stdin)
 
 Everything runs read-only. `sql` runs in a READ ONLY transaction that is rolled back, logged in as
@@ -102,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("periods", type=_days, nargs="?", default=3, metavar="N", help="number of periods (default 3)")
     p.add_argument("--daily", action="store_true", help="the days of the period holding --until instead")
     until(p)
+    p = sub.add_parser("compare", help="Amber's bill vs the plan in AMBER_COMPARE_PLAN: per month, period or hour")
+    p.add_argument("n", type=_days, nargs="?", default=12, metavar="N",
+                   help="months or periods (default 12); with --by hour: days")
+    p.add_argument("--by", choices=("month", "period", "hour"), default="month",
+                   help="month (default), billing period, or local hour of day (where Amber won or lost)")
+    until(p)
     p = sub.add_parser("sql", help="run one SQL statement read-only and print its rows")
     p.add_argument("statement", help='the statement, quoted; "-" reads it from stdin')
     p.add_argument(
@@ -185,6 +192,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                     from loader.bill import bill
 
                     result = bill(conn, args.periods, zone=zone, until=until, site=args.site, daily=args.daily)
+                elif args.what == "compare":
+                    from loader.compare import compare
+
+                    result = compare(conn, args.n, zone=zone, until=until, site=args.site, by=args.by)
                 elif args.what == "prices":
                     channel = None if args.channel == "all" else args.channel
                     result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)

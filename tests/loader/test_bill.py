@@ -58,8 +58,7 @@ def period_of(day: dt.date) -> dt.date:
     return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=BILL_DAY)
 
 
-@pytest.fixture(scope="module")
-def billed(timescale_server):
+def build_billed(timescale_server, extra_env: dict[str, str] | None = None):
     """A migrated database holding the simulator's usage for NEM dates from the site's first day to 3 days
     before NOW, minus one local day; plus the truth, recounted per local day."""
     name = timescale_server.create_database()
@@ -83,6 +82,7 @@ def billed(timescale_server):
             "AMBER_SUPPLY_CHARGE": f"{SUPPLY},{site.id}:{SITE_SUPPLY_FROM}={SITE_SUPPLY}",
             "AMBER_SUBSCRIPTION": SUBSCRIPTION,
             "AMBER_BILL_DAY": str(BILL_DAY),
+            **(extra_env or {}),
         })
         record_bill_settings(conn, settings)
         record_bill_settings(conn, settings)  # twice: replaces, never duplicates
@@ -96,6 +96,7 @@ def billed(timescale_server):
         refresh_aggregates(conn)
     # The recount: per local day, imports' cost, feed-in cost (signed), kWh, estimated intervals.
     days: dict[dt.date, dict] = defaultdict(lambda: defaultdict(Decimal))
+    days_intervals: dict[dt.date, list] = defaultdict(list)  # (local start, channel type, kwh, cost)
     for item in truth:
         start = dt.datetime.fromisoformat(item["startTime"]) - dt.timedelta(seconds=1)
         day = start.astimezone(SYDNEY).date()
@@ -107,8 +108,16 @@ def billed(timescale_server):
         days[day]["kwh_out" if feed_in else "kwh_in"] += -kwh if feed_in else kwh
         days[day]["estimated"] += item["quality"] == "estimated" or day == ESTIMATED
         days[day]["intervals"] += 1
-    yield url, site, days
+        days_intervals[day].append((start.astimezone(SYDNEY), item["channelType"], kwh, cost))
+    days.default_factory = None
+    yield url, site, days, days_intervals
     timescale_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def billed(timescale_server):
+    for url, site, days, _ in build_billed(timescale_server):
+        yield url, site, days
 
 
 def test_every_day_equals_the_recount(billed):
@@ -244,8 +253,11 @@ def test_dated_settings_parse_exactly():
     assert Settings.from_env({}).bill_day == 1 and Settings.from_env({}).supply_charge is None
 
 
-def test_bill_views_on_the_tsl_tier_read_real_time_aggregates(tsl_db):
-    """PGlite + TSL: cost_daily is a real-time continuous aggregate; the bill sees rows never refreshed."""
+def test_bill_views_on_the_tsl_tier_read_real_time_aggregates(tsl_db, tmp_path):
+    """PGlite + TSL: cost_daily and usage_hourly are real-time continuous aggregates; the bill and the
+    comparison (a flat 30 c/kWh plan, 90 c/day) see rows never refreshed."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text("[[tariff]]\nfrom = 2025-01-01\nsupply = 90\nimport = 30\n", encoding="utf-8")
     migrate(tsl_db, timezone=TZ)
     day = dt.date(2025, 4, 6)  # 25 local hours: 50 half-hours
     start = dt.datetime.combine(day, dt.time(), SYDNEY).astimezone(dt.UTC)
@@ -266,9 +278,14 @@ def test_bill_views_on_the_tsl_tier_read_real_time_aggregates(tsl_db):
                 (begin, end, end, cost),
             )
         record_bill_settings(conn, Settings.from_env({"AMBER_SUPPLY_CHARGE": "2025-01-01=101.5",
-                                                      "AMBER_SUBSCRIPTION": "2025-01-01=30"}))
+                                                      "AMBER_SUBSCRIPTION": "2025-01-01=30",
+                                                      "AMBER_COMPARE_PLAN": str(plan)}))
         conn.commit()
         got = conn.execute(
             "SELECT status, usage_cents, total_cents, intervals FROM bill_daily WHERE day = %s", (day,)
         ).fetchone()
-    assert got == ("final", want, want + Decimal("101.5") + Decimal("100.0000"), 50)
+        compared = conn.execute("SELECT amber_cents, plan_cents FROM compare_daily WHERE day = %s", (day,)).fetchone()
+        hours = conn.execute("SELECT count(*) FROM compare_hourly WHERE day = %s", (day,)).fetchone()[0]
+    amber = want + Decimal("101.5") + Decimal("100.0000")
+    assert got == ("final", want, amber, 50)
+    assert compared == (amber, 50 * Decimal(30) + 90) and hours == 25
