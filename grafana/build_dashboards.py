@@ -789,7 +789,7 @@ def history_dashboard() -> dict[str, Any]:
             ],  # fmt: skip
         ),
     ]
-    panels += bill_panels(42)
+    panels += bill_panels(42) + compare_panels(48)
     return dashboard(
         "amber-history", "History",
         description="Costs per day and month, when power is cheap, and how good the forecasts were.",
@@ -850,6 +850,67 @@ def bill_panels(y: int) -> list[dict[str, Any]]:
             options={"showHeader": True, "frameIndex": 0, "cellHeight": "sm", "sortBy": []},
             defaults=money,
             overrides=[by_name(name, unit="none") for name in ("From", "To", "Status")],
+        ),
+    ]  # fmt: skip
+
+
+def compare_panels(y: int) -> list[dict[str, Any]]:
+    """Would I have saved? Amber's bill against the plan in AMBER_COMPARE_PLAN (sql/015 compare_*)."""
+    days = (f"day BETWEEN ($__timeFrom() AT TIME ZONE {LOCAL_ZONE})::date"
+            f" AND ($__timeTo() AT TIME ZONE {LOCAL_ZONE})::date")
+    saved_colors = {"mode": "thresholds"}
+    return [
+        stat(
+            "Saved vs your plan",
+            (0, y, 6, 7),
+            [sql(f"""
+                SELECT sum(saved_cents) FILTER (WHERE {days}) / 100 AS "In the time range",
+                       sum(saved_cents) / 100 AS "To date",
+                       count(saved_cents) AS "Days compared"
+                FROM compare_daily
+                WHERE site_id = '$site'
+            """)],
+            description="What the plan in AMBER_COMPARE_PLAN would have cost minus Amber's true bill, for the "
+            "same usage (compare_daily), dollars incl. GST: positive = Amber saved you money. Days without "
+            "data are left out on both sides. Set up: docs/compare.md.",
+            unit=DOLLARS, decimals=2, text_mode="value_and_name", value_size=24, title_size=14,
+            steps=thresholds((None, "red"), (0, "green")), color=saved_colors,
+            no_value="No plan: set AMBER_COMPARE_PLAN",
+            overrides=[by_name("Days compared", unit="none", decimals=0, color=fixed("text"))],
+        ),
+        barchart(
+            "Amber vs your plan, by month",
+            (6, y, 9, 7),
+            [sql("""
+                SELECT to_char(month, 'YYYY-MM') AS "Month", amber_cents / 100 AS "Amber",
+                       plan_cents / 100 AS "Plan", saved_cents / 100 AS "Saved"
+                FROM (SELECT * FROM compare_monthly
+                      WHERE site_id = '$site' AND month <= $__timeTo() AND days_compared > 0
+                      ORDER BY month DESC LIMIT 13) AS recent
+                ORDER BY month
+            """)],
+            description="The last 13 local months (compare_monthly): Amber's bill, the plan's bill for the same "
+            "usage and the difference (positive: Amber cheaper), over the days both are known, dollars.",
+            unit=DOLLARS, x_field="Month", decimals=2,
+            overrides=[by_name("Amber", color=fixed("blue")), by_name("Plan", color=fixed("orange")),
+                       by_name("Saved", color=fixed("green"))],
+        ),
+        barchart(
+            "Where Amber won or lost, by hour of day",
+            (15, y, 9, 7),
+            [sql("""
+                SELECT lpad(hour::text, 2, '0') || ':00' AS "Hour", sum(saved_cents) / 100 AS "Saved"
+                FROM compare_hourly
+                WHERE site_id = '$site' AND $__timeFilter(hour_start)
+                GROUP BY hour
+                ORDER BY hour
+            """)],
+            description="Energy cost on the plan minus on Amber for each local hour of the day over the time "
+            "range (compare_hourly; fixed charges are per day, so not here), dollars: green hours Amber won, "
+            "red hours it lost (evening peaks, spikes).",
+            unit=DOLLARS, x_field="Hour", decimals=2, color={"mode": "thresholds"},
+            overrides=[by_name("Saved", thresholds=thresholds((None, "red"), (0, "green")))],
+            label_spacing=30,
         ),
     ]  # fmt: skip
 
