@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from amber.advisor import Load, parse_loads
 from amber.plan import Plan, parse_plan
 from amber.secret import Secret
 from amber.tariffs import DatedCharge, parse_bill_day, parse_dated
@@ -299,6 +300,12 @@ _VARS: tuple[_Var, ...] = (
          "Path of a TOML file describing the plan to compare Amber with (flat or time-of-use rates, supply,"
          " feed-in, subscription, dated): compare_daily, `query compare`, the History panels (docs/compare.md).",
          unset="no comparison"),
+    _Var("AMBER_LOADS", "loads", parse_loads,
+         "Loads to plan for the cheapest hours ahead, separated by commas: a name, a duration, optionally"
+         " `by HH:MM` (finish by, local), a power (`7kW`) and a channel (general, controlledLoad, or feedIn for"
+         " the best hours to export), e.g. `dishwasher 2h, car 4h by 07:00 7kW, battery 2h feedIn`"
+         " (amber_plan_* metrics, `query plan`).",
+         unset="no plans"),
 )
 # fmt: on
 
@@ -333,6 +340,7 @@ class Settings:
     subscription: tuple[DatedCharge, ...] | None  # cents per month
     bill_day: int
     compare_plan: Plan | None
+    loads: tuple[Load, ...] | None
 
     @property
     def has_api_key(self) -> bool:
