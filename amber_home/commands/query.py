@@ -6,6 +6,7 @@
     amber-home query usage 7 --site 01F5…         daily kWh per meter channel
     amber-home query bill 3 [--daily]             the true bill by billing period (or the days of this one)
     amber-home query compare 12 [--by period|hour] Amber's bill vs your comparison plan, savings
+    amber-home query plan                         the cheapest window ahead for each AMBER_LOADS load
     amber-home query sql "SELECT …"               one statement, read-only ("-" reads it from stdin)
 
 Everything runs read-only. `sql` runs in a READ ONLY transaction that is rolled back, logged in as
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=("month", "period", "hour"), default="month",
                    help="month (default), billing period, or local hour of day (where Amber won or lost)")
     until(p)
+    p = sub.add_parser("plan", help="the cheapest window in the next 24 h for each load in AMBER_LOADS, and how sure")
+    p.set_defaults(until=None)  # plans start now
     p = sub.add_parser("sql", help="run one SQL statement read-only and print its rows")
     p.add_argument("statement", help='the statement, quoted; "-" reads it from stdin')
     p.add_argument(
@@ -196,6 +199,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                     from loader.compare import compare
 
                     result = compare(conn, args.n, zone=zone, until=until, site=args.site, by=args.by)
+                elif args.what == "plan":
+                    from loader.plan import plan
+
+                    result = plan(conn, settings.loads or (), zone=zone, now=now, site=args.site)
                 elif args.what == "prices":
                     channel = None if args.channel == "all" else args.channel
                     result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)
