@@ -492,6 +492,7 @@ def now_dashboard() -> dict[str, Any]:
             title_size=12,
         ),
     ]
+    panels += plan_panels(17)
     return dashboard(
         "amber-now", "Now",
         description="The wall tablet: the price now, spikes, the next 12 hours and what power cost. Open "
@@ -499,6 +500,36 @@ def now_dashboard() -> dict[str, Any]:
         tags=["tablet"], refresh="30s", time_from="now-6h", time_to="now+12h", panels=panels,
         variables=[site_variable()], refresh_intervals=["30s", "1m"],
     )  # fmt: skip
+
+
+def plan_panels(y: int) -> list[dict[str, Any]]:
+    """The Plan row: each AMBER_LOADS load's cheapest window in the forecast (amber_plan_* metrics), one value
+    per load, e.g. car: 23:00, 03:00, 16.0 c/kWh, saves 13.4 c/kWh."""
+    site = 'site_id="$site"'
+    about = ("the cheapest window of each load in AMBER_LOADS in the next 12 hours of forecast, or before its "
+             "'by' time (feedIn loads: the best hours to export); recomputed with every new forecast.")
+    common = {"text_mode": "value_and_name", "value_size": 20, "title_size": 12,
+              "no_value": "No loads: set AMBER_LOADS"}
+    return [
+        stat("Plan: start", (0, y, 6, 3),
+             [promql(f"1000 * amber_plan_window_start_timestamp_seconds{{{site}}}", legend="{{load}}", instant=True)],
+             description=f"When to start: {about} (amber_plan_window_start_timestamp_seconds)",
+             unit="time:HH:mm", **common),
+        stat("Plan: until", (6, y, 6, 3),
+             [promql(f"1000 * amber_plan_window_end_timestamp_seconds{{{site}}}", legend="{{load}}", instant=True)],
+             description=f"When the window ends: {about} (amber_plan_window_end_timestamp_seconds)",
+             unit="time:HH:mm", **common),
+        stat("Plan: price", (12, y, 6, 3),
+             [promql(f"100 * amber_plan_price_dollars_per_kwh{{{site}}}", legend="{{load}}", instant=True)],
+             description=f"Mean predicted price over the window in c/kWh: {about} (amber_plan_price_dollars_per_kwh)",
+             unit=C_PER_KWH, decimals=1, **common),
+        stat("Plan: saves vs now", (18, y, 6, 3),
+             [promql(f"100 * amber_plan_saving_dollars_per_kwh{{{site}}}", legend="{{load}}", instant=True)],
+             description="How much cheaper per kWh the window is than starting now (c/kWh; 0: now is the best "
+             "time). For loads with a power (7kW) amber_plan_saving_dollars has it in dollars; the band of "
+             "Amber's advanced price is amber_plan_advanced_price_dollars_per_kwh.",
+             unit=C_PER_KWH, decimals=1, **common),
+    ]  # fmt: skip
 
 
 # --- History --------------------------------------------------------------------------------------------------
