@@ -50,6 +50,15 @@ $$;
 COMMENT ON FUNCTION amber_bill_period_start(date, integer) IS
     'First local day of the billing period containing day, for periods starting on bill_day (1-28) of each month.';
 
+-- A monthly fee's share of one local day: the fee / the days of that calendar month, so a whole month adds
+-- up to the fee; rounded to 4 decimals of a cent (the only rounding in the bill).
+CREATE OR REPLACE FUNCTION amber_daily_share(monthly_cents numeric, day date) RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT round(monthly_cents / extract(day FROM (date_trunc('month', day) + INTERVAL '1 month - 1 day')), 4)
+$$;
+COMMENT ON FUNCTION amber_daily_share(numeric, date) IS
+    'Cents of a monthly fee pro-rated to one local day: fee / days in the day''s calendar month, 4 decimals of a cent.';
+
 INSERT INTO amber_settings (key, value) VALUES ('bill_day', '1') ON CONFLICT (key) DO NOTHING;
 
 -- One row per site and local day, from the billing period holding the site's first day of usage (not
@@ -110,9 +119,7 @@ priced AS (
            e.usage_cents,
            e.export_cents,
            amber_charge(d.site_id, 'supply', d.day) AS supply_cents,
-           -- Pro-rated by the days of the local calendar month, so a whole month adds up to the fee.
-           round(amber_charge(d.site_id, 'subscription', d.day)
-                 / extract(day FROM (date_trunc('month', d.day) + INTERVAL '1 month - 1 day')), 4) AS subscription_cents,
+           amber_daily_share(amber_charge(d.site_id, 'subscription', d.day), d.day) AS subscription_cents,
            e.intervals,
            e.estimated_intervals
     FROM days AS d

@@ -114,8 +114,7 @@ fixed AS (
     SELECT b.site_id, b.day, b.period_start, b.status, b.total_cents,
            e.plan_usage_cents, e.plan_export_cents, e.priced,
            t.supply_cents AS plan_supply_cents,
-           round(t.subscription_cents
-                 / extract(day FROM (date_trunc('month', b.day) + INTERVAL '1 month - 1 day')), 4) AS plan_subscription_cents
+           amber_daily_share(t.subscription_cents, b.day) AS plan_subscription_cents
     FROM bill_daily AS b
     LEFT JOIN energy AS e ON e.site_id = b.site_id AND e.day = b.day
     LEFT JOIN LATERAL (SELECT supply_cents, subscription_cents FROM compare_tariffs
