@@ -38,7 +38,8 @@ def record_bill_settings(conn: psycopg.Connection, settings: Settings) -> None:
     with conn.transaction():
         conn.execute("DELETE FROM bill_charges")
         for row in rows:
-            conn.execute("INSERT INTO bill_charges (charge, site_id, valid_from, cents) VALUES (%s, %s, %s, %s)", row)
+            conn.execute("INSERT INTO bill_charges (charge, site_id, valid_from, cents) VALUES (%s, %s, %s, %s)", row,
+                         prepare=False)  # a handful of rows once per start: nothing to gain from preparing
         _record_plan(conn, settings.compare_plan)
         conn.execute(
             "INSERT INTO amber_settings (key, value) VALUES ('bill_day', %s)"
@@ -66,6 +67,7 @@ def _record_plan(conn: psycopg.Connection, plan: Plan | None) -> None:
                     " cents_per_kwh) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (tariff.valid_from, channel, position, rate.name, list(rate.days), rate.start_hour, rate.end_hour,
                      rate.cents_per_kwh),
+                    prepare=False,
                 )
 
 
