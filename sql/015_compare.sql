@@ -188,3 +188,7 @@ COMMENT ON COLUMN compare_monthly.days_missing IS 'Days that could not be compar
 COMMENT ON COLUMN compare_monthly.amber_cents IS 'Amber''s bill over the compared days, CENTS incl. GST.';
 COMMENT ON COLUMN compare_monthly.plan_cents IS 'The plan''s bill over the compared days, CENTS incl. GST.';
 COMMENT ON COLUMN compare_monthly.saved_cents IS 'plan - Amber over the compared days, CENTS: positive = Amber saved you money.';
+
+COMMENT ON TABLE amber_settings IS
+    'Settings recorded in the database: timezone (the zone of the local-day aggregates, baked in by migrations); bill_day and compare_plan (the first day of billing periods, the comparison plan''s name), written from the environment by every migrate and the loader at start.';
+COMMENT ON COLUMN amber_settings.updated_at IS 'When the value was last written (UTC timestamptz).';
