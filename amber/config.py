@@ -17,12 +17,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from amber.advisor import Load, parse_loads
+from amber.plan import Plan, parse_plan
 from amber.secret import Secret
+from amber.tariffs import DatedCharge, parse_bill_day, parse_dated
 
 __all__ = ["ConfigError", "MqttBroker", "Settings", "load_settings_or_exit", "settings_table_markdown"]
 
@@ -181,6 +185,25 @@ def _cents_per_kwh(raw: str) -> float:
     return value
 
 
+def _supply_charge(raw: str) -> tuple[DatedCharge, ...]:
+    return parse_dated(raw, low=Decimal(0), high=Decimal(1000), scale=Decimal(1), unit="c/day (cents, not dollars)",
+                       example="2024-07-01=110.0,2025-07-01=118.5")
+
+
+def _subscription(raw: str) -> tuple[DatedCharge, ...]:
+    # Dollars, as Amber advertises it ($25/month); a value above 200 is almost certainly cents typed by mistake.
+    return parse_dated(raw, low=Decimal(0), high=Decimal(200), scale=Decimal(100),
+                       unit="dollars per month incl. GST (not cents)", example="2024-01-01=25.00")
+
+
+def _compare_plan(raw: str) -> Plan:
+    try:
+        text = Path(raw).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ValueError("is not a readable UTF-8 file; mount the plan file there or unset the variable") from None
+    return parse_plan(text)
+
+
 @dataclass(frozen=True)
 class MqttBroker:
     """Where MQTT_URL points: mqtt:// (plain TCP) or mqtts:// (TLS, system CA certificates)."""
@@ -316,6 +339,28 @@ _VARS: tuple[_Var, ...] = (
          default="amber-home"),
     _Var("MQTT_DISCOVERY_PREFIX", "mqtt_discovery_prefix", _topic_prefix,
          "Home Assistant's MQTT discovery prefix (Settings, MQTT, Configure).", default="homeassistant"),
+    _Var("AMBER_SUPPLY_CHARGE", "supply_charge", _supply_charge,
+         "Daily supply charge in c/day incl. GST (network + metering, on your bill), each value from a date on:"
+         " `2024-07-01=110.0,2025-07-01=118.5`; `SITE_ID:2025-07-01=95.2` for one site only. Goes into"
+         " bill_daily (docs/bill.md).",
+         unset="no supply charge in the bill"),
+    _Var("AMBER_SUBSCRIPTION", "subscription", _subscription,
+         "Amber's membership fee in dollars per month incl. GST, pro-rated daily, dated the same way:"
+         " `2024-01-01=25.00`.",
+         unset="no subscription in the bill"),
+    _Var("AMBER_BILL_DAY", "bill_day", parse_bill_day,
+         "Day of the month (1-28) your billing periods start; bill_periods and `query bill` use it.",
+         default="1"),
+    _Var("AMBER_COMPARE_PLAN", "compare_plan", _compare_plan,
+         "Path of a TOML file describing the plan to compare Amber with (flat or time-of-use rates, supply,"
+         " feed-in, subscription, dated): compare_daily, `query compare`, the History panels (docs/compare.md).",
+         unset="no comparison"),
+    _Var("AMBER_LOADS", "loads", parse_loads,
+         "Loads to plan for the cheapest hours ahead, separated by commas: a name, a duration, optionally"
+         " `by HH:MM` (finish by, local), a power (`7kW`) and a channel (general, controlledLoad, or feedIn for"
+         " the best hours to export), e.g. `dishwasher 2h, car 4h by 07:00 7kW, battery 2h feedIn`"
+         " (amber_plan_* metrics, `query plan`).",
+         unset="no plans"),
 )
 # fmt: on
 
@@ -351,6 +396,11 @@ class Settings:
     mqtt_password: Secret | None
     mqtt_topic_prefix: str
     mqtt_discovery_prefix: str
+    supply_charge: tuple[DatedCharge, ...] | None  # c/day
+    subscription: tuple[DatedCharge, ...] | None  # cents per month
+    bill_day: int
+    compare_plan: Plan | None
+    loads: tuple[Load, ...] | None
 
     @property
     def has_api_key(self) -> bool:

@@ -102,7 +102,7 @@ def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Cal
     GCCollector(registry=registry)
     poller = Poller(
         client, store, site_ids=settings.site_ids, request_share=settings.exporter_request_share,
-        database=database, clock=clock,
+        database=database, loads=settings.loads or (), zone=settings.timezone, clock=clock,
     )  # fmt: skip
     publisher = None
     if settings.mqtt_url is not None:

@@ -92,7 +92,7 @@ class AmberCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         snapshot = self._store.get()
         now = self._clock()
-        for group in (self._site_families, self._renewables_families, self._health_families,
+        for group in (self._site_families, self._plan_families, self._renewables_families, self._health_families,
                       self._threshold_families, self._database_families):  # fmt: skip
             try:
                 # Built fully before yielding, so a failing group adds nothing half-made.
@@ -210,6 +210,41 @@ class AmberCollector(Collector):
             fmean.add_metric([*labels, horizon], _dollars(value))
         for status, start in sorted(view.next_spike, key=lambda sv: NEXT_SPIKE_STATUSES.index(sv[0])):
             nspike.add_metric([*labels, status], start)
+
+    def _plan_families(self, snap: Snapshot, now: float) -> Iterator[Metric]:
+        """The cheapest window of each AMBER_LOADS load in the cached forecast (amber/advisor.py)."""
+        labels = ["site_id", "load", "channel"]
+        plan = f"Cheapest window of the load (AMBER_LOADS) in the forecast, computed at each poll. {_PRICES}"
+        start = GaugeMetricFamily("amber_plan_window_start_timestamp_seconds", f"Start (Unix time). {plan}",
+                                  labels=labels)
+        end = GaugeMetricFamily("amber_plan_window_end_timestamp_seconds", f"End (Unix time). {plan}", labels=labels)
+        price = GaugeMetricFamily("amber_plan_price_dollars_per_kwh",
+                                  f"Mean predicted price over the window, AUD/kWh (feedIn: negative = paid). {plan}",
+                                  labels=labels)
+        saving = GaugeMetricFamily("amber_plan_saving_dollars_per_kwh",
+                                   f"Mean price of starting now minus the window's, AUD/kWh (0: now is best). {plan}",
+                                   labels=labels)
+        saving_total = GaugeMetricFamily("amber_plan_saving_dollars",
+                                         f"The saving in AUD for a load with a power (kW in AMBER_LOADS). {plan}",
+                                         labels=labels)
+        band = GaugeMetricFamily("amber_plan_advanced_price_dollars_per_kwh",
+                                 f"Mean advancedPrice low/high over the window, AUD/kWh: how sure the forecast is; "
+                                 f"absent when Amber sends none. {plan}", labels=[*labels, "bound"])  # fmt: skip
+        for site_id, prices in sorted(snap.prices.items()):
+            if not self._fresh(prices.fetched_at, now):
+                continue
+            for window in prices.plans:
+                key = [site_id, window.load.name, window.load.channel]
+                start.add_metric(key, window.start.timestamp())
+                end.add_metric(key, window.end.timestamp())
+                price.add_metric(key, _dollars(float(window.mean_price)))
+                saving.add_metric(key, _dollars(float(window.saving_per_kwh)))
+                if window.saving_cents is not None:
+                    saving_total.add_metric(key, _dollars(float(window.saving_cents)))
+                for bound in ("low", "high"):
+                    if getattr(window, bound) is not None:
+                        band.add_metric([*key, bound], _dollars(float(getattr(window, bound))))
+        yield from (start, end, price, saving, saving_total, band)
 
     def _renewables_families(self, snap: Snapshot, now: float) -> Iterator[Metric]:
         grid = GaugeMetricFamily(

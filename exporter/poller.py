@@ -44,7 +44,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
+from amber.advisor import Load
 from amber.client import AmberClient
 from amber.errors import AmberAuthError, AmberError
 from amber.models import STATES, Site
@@ -59,6 +61,7 @@ from exporter.snapshot import (
     channel_views,
     current_renewable,
     frozen_map,
+    load_plans,
     state_for_site,
 )
 
@@ -99,6 +102,8 @@ class Poller:
         site_ids: Sequence[str] | None = None,
         request_share: int = DEFAULT_REQUEST_SHARE,
         database: DatabaseReader | None = None,
+        loads: Sequence[Load] = (),
+        zone: ZoneInfo = ZoneInfo("Australia/Sydney"),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
@@ -106,6 +111,8 @@ class Poller:
         self._site_ids = tuple(site_ids) if site_ids else None
         self._share = request_share
         self._database = database
+        self._loads = tuple(loads)
+        self._zone = zone  # AMBER_TIMEZONE: the loads' `by` deadlines are local times
         self._clock = clock
         # Due times (Unix seconds); 0 means "now", so the first call fetches sites and runs a round.
         self._sites_due = 0.0
@@ -270,7 +277,8 @@ class Poller:
         if not views:
             self._record(now, site.id, None, f"site {site.id}: /prices/current had no CurrentInterval")
             return False
-        self._store.update(lambda s: replace(s, prices=frozen_map({**s.prices, site.id: SitePrices(views, now)})))
+        plans = load_plans(intervals, self._loads, now, self._zone)  # recomputed with every new forecast
+        self._store.update(lambda s: replace(s, prices=frozen_map({**s.prices, site.id: SitePrices(views, now, plans)})))
         self._record(now, site.id, None, None)
         self._schedule_repoll(entry, views, now, repolls_done)
         return True

@@ -6,17 +6,21 @@ waits for the poll loop. Values keep the API's units (c/kWh, percent, cents); th
 
 The builders here are pure (API models in, snapshot parts out): `channel_views` picks each channel's
 current interval and derives the forecast headline at poll time, so a scrape only formats numbers.
-`state_for_site` maps a site to its NEM state for the renewables endpoint.
+`state_for_site` maps a site to its NEM state for the renewables endpoint. `load_plans` finds each
+configured load's cheapest window in a /prices/current answer (amber/advisor.py), once per poll.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 
+from amber.advisor import Load, Slot, Window, cheapest_window
 from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, FORECAST_INTERVAL, PriceInterval, Renewable, Site
 
 # Forecast headline horizons, measured from the end of the current interval.
@@ -91,6 +95,7 @@ class ChannelView:
 class SitePrices:
     channels: tuple[ChannelView, ...]
     fetched_at: float  # Unix seconds of the successful poll
+    plans: tuple[Window, ...] = ()  # each AMBER_LOADS load's cheapest window in this answer, if one fits
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,27 @@ def channel_views(intervals: Iterable[PriceInterval]) -> tuple[ChannelView, ...]
 def fresh(fetched_at: float, now: float, stale_after: float) -> bool:
     """Whether a value polled at `fetched_at` may still be served at `now` (EXPORTER_STALE_SECONDS)."""
     return now - fetched_at <= stale_after
+def load_plans(intervals: Iterable[PriceInterval], loads: Iterable[Load], now: float, zone) -> tuple[Window, ...]:
+    """Each load's cheapest window over the current interval (priced at its perKwh: what running now costs)
+    and the forecasts (advanced predicted price, else perKwh, as the headline). Floats from the parser are
+    turned back into the API's short decimals (repr), so the search is exact."""
+    by_channel: dict[str, list[Slot]] = {}
+    for i in intervals:
+        if i.interval_type not in (CURRENT_INTERVAL, FORECAST_INTERVAL):
+            continue
+        adv = i.advanced_price
+        price = i.per_kwh if i.interval_type == CURRENT_INTERVAL else price_for_forecast(i)
+        start = dt.datetime.fromtimestamp(aligned_start(i), dt.UTC)
+        by_channel.setdefault(i.channel_type, []).append(Slot(
+            start, i.end_time, _exact(price), _exact(adv.low) if adv else None, _exact(adv.high) if adv else None,
+        ))  # fmt: skip
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    plans = (cheapest_window(by_channel.get(load.channel, ()), load, now=at, zone=zone) for load in loads)
+    return tuple(p for p in plans if p is not None)
+
+
+def _exact(value: float) -> Decimal:
+    return Decimal(repr(value))
 
 
 def current_renewable(items: Iterable[Renewable]) -> Renewable | None:

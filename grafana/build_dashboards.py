@@ -492,6 +492,7 @@ def now_dashboard() -> dict[str, Any]:
             title_size=12,
         ),
     ]
+    panels += plan_panels(17)
     return dashboard(
         "amber-now", "Now",
         description="The wall tablet: the price now, spikes, the next 12 hours and what power cost. Open "
@@ -499,6 +500,36 @@ def now_dashboard() -> dict[str, Any]:
         tags=["tablet"], refresh="30s", time_from="now-6h", time_to="now+12h", panels=panels,
         variables=[site_variable()], refresh_intervals=["30s", "1m"],
     )  # fmt: skip
+
+
+def plan_panels(y: int) -> list[dict[str, Any]]:
+    """The Plan row: each AMBER_LOADS load's cheapest window in the forecast (amber_plan_* metrics), one value
+    per load, e.g. car: 23:00, 03:00, 16.0 c/kWh, saves 13.4 c/kWh."""
+    site = 'site_id="$site"'
+    about = ("the cheapest window of each load in AMBER_LOADS in the next 12 hours of forecast, or before its "
+             "'by' time (feedIn loads: the best hours to export); recomputed with every new forecast.")
+    common = {"text_mode": "value_and_name", "value_size": 20, "title_size": 12,
+              "no_value": "No loads: set AMBER_LOADS"}
+    return [
+        stat("Plan: start", (0, y, 6, 3),
+             [promql(f"1000 * amber_plan_window_start_timestamp_seconds{{{site}}}", legend="{{load}}", instant=True)],
+             description=f"When to start: {about} (amber_plan_window_start_timestamp_seconds)",
+             unit="time:HH:mm", **common),
+        stat("Plan: until", (6, y, 6, 3),
+             [promql(f"1000 * amber_plan_window_end_timestamp_seconds{{{site}}}", legend="{{load}}", instant=True)],
+             description=f"When the window ends: {about} (amber_plan_window_end_timestamp_seconds)",
+             unit="time:HH:mm", **common),
+        stat("Plan: price", (12, y, 6, 3),
+             [promql(f"100 * amber_plan_price_dollars_per_kwh{{{site}}}", legend="{{load}}", instant=True)],
+             description=f"Mean predicted price over the window in c/kWh: {about} (amber_plan_price_dollars_per_kwh)",
+             unit=C_PER_KWH, decimals=1, **common),
+        stat("Plan: saves vs now", (18, y, 6, 3),
+             [promql(f"100 * amber_plan_saving_dollars_per_kwh{{{site}}}", legend="{{load}}", instant=True)],
+             description="How much cheaper per kWh the window is than starting now (c/kWh; 0: now is the best "
+             "time). For loads with a power (7kW) amber_plan_saving_dollars has it in dollars; the band of "
+             "Amber's advanced price is amber_plan_advanced_price_dollars_per_kwh.",
+             unit=C_PER_KWH, decimals=1, **common),
+    ]  # fmt: skip
 
 
 # --- History --------------------------------------------------------------------------------------------------
@@ -789,12 +820,130 @@ def history_dashboard() -> dict[str, Any]:
             ],  # fmt: skip
         ),
     ]
+    panels += bill_panels(42) + compare_panels(48)
     return dashboard(
         "amber-history", "History",
         description="Costs per day and month, when power is cheap, and how good the forecasts were.",
         tags=["history"], refresh="", time_from="now-30d", time_to="now", panels=panels,
         variables=[site_variable(), horizon_variable()], refresh_intervals=["5m", "15m", "1h"],
     )  # fmt: skip
+
+
+def bill_panels(y: int) -> list[dict[str, Any]]:
+    """The true bill (sql/014 bill_periods): usage + feed-in + supply + subscription, this billing period
+    and the ones before. Money columns are cents in the database, dollars here."""
+    current = "FROM bill_periods WHERE site_id = '$site' ORDER BY period_start DESC LIMIT 1"
+    money = {"custom": {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False}, "unit": DOLLARS,
+             "decimals": 2, "mappings": [], "color": {"mode": "thresholds"}, "thresholds": thresholds((None, "text"))}
+    return [
+        stat(
+            "This bill so far",
+            (0, y, 6, 6),
+            [sql(f"""
+                SELECT total_cents / 100 AS "So far",
+                       days_with_data AS "Days with data",
+                       status AS "Status"
+                {current}
+            """)],
+            description="The current billing period (AMBER_BILL_DAY) up to the newest day with usage: usage + "
+            "feed-in (credits negative) + daily supply charge + Amber subscription, in dollars incl. GST "
+            "(bill_periods). Empty while a day is missing: a gap is never counted as $0.",
+            unit=DOLLARS, decimals=2, text_mode="value_and_name", value_size=28, title_size=14,
+            no_value="Missing days: run amber-home backfill",
+            overrides=[by_name("Days with data", unit="none", decimals=0)],
+        ),
+        stat(
+            "Projected this bill",
+            (6, y, 6, 6),
+            [sql(f"""SELECT projected_cents / 100 AS "Projected", period_end AS "Period ends" {current}""")],
+            description="The whole current billing period: every day's supply and subscription plus the mean "
+            "daily energy cost so far times the period's days (bill_periods.projected_cents), dollars.",
+            unit=DOLLARS, decimals=2, text_mode="value_and_name", value_size=28, title_size=14,
+            overrides=[by_name("Period ends", unit="dateTimeAsLocalNoDateIfToday")],
+        ),
+        panel(
+            "table",
+            "Bill by billing period",
+            (12, y, 12, 6),
+            [sql("""
+                SELECT period_start AS "From", period_end AS "To", status AS "Status",
+                       usage_cents / 100 AS "Usage", export_cents / 100 AS "Feed-in",
+                       supply_cents / 100 AS "Supply", subscription_cents / 100 AS "Subscription",
+                       total_cents / 100 AS "Total", projected_cents / 100 AS "Projected"
+                FROM bill_periods
+                WHERE site_id = '$site'
+                ORDER BY period_start DESC
+                LIMIT 13
+            """)],
+            description="Each billing period (bill_periods), dollars incl. GST: usage, feed-in (negative = "
+            "credit), supply, subscription, the total so far (empty while a day is missing: see the Status) "
+            "and the projection for the whole period.",
+            options={"showHeader": True, "frameIndex": 0, "cellHeight": "sm", "sortBy": []},
+            defaults=money,
+            overrides=[by_name(name, unit="none") for name in ("From", "To", "Status")],
+        ),
+    ]  # fmt: skip
+
+
+def compare_panels(y: int) -> list[dict[str, Any]]:
+    """Would I have saved? Amber's bill against the plan in AMBER_COMPARE_PLAN (sql/015 compare_*)."""
+    days = (f"day BETWEEN ($__timeFrom() AT TIME ZONE {LOCAL_ZONE})::date"
+            f" AND ($__timeTo() AT TIME ZONE {LOCAL_ZONE})::date")
+    saved_colors = {"mode": "thresholds"}
+    return [
+        stat(
+            "Saved vs your plan",
+            (0, y, 6, 7),
+            [sql(f"""
+                SELECT sum(saved_cents) FILTER (WHERE {days}) / 100 AS "In the time range",
+                       sum(saved_cents) / 100 AS "To date",
+                       count(saved_cents) AS "Days compared"
+                FROM compare_daily
+                WHERE site_id = '$site'
+            """)],
+            description="What the plan in AMBER_COMPARE_PLAN would have cost minus Amber's true bill, for the "
+            "same usage (compare_daily), dollars incl. GST: positive = Amber saved you money. Days without "
+            "data are left out on both sides. Set up: docs/compare.md.",
+            unit=DOLLARS, decimals=2, text_mode="value_and_name", value_size=24, title_size=14,
+            steps=thresholds((None, "red"), (0, "green")), color=saved_colors,
+            no_value="No plan: set AMBER_COMPARE_PLAN",
+            overrides=[by_name("Days compared", unit="none", decimals=0, color=fixed("text"))],
+        ),
+        barchart(
+            "Amber vs your plan, by month",
+            (6, y, 9, 7),
+            [sql("""
+                SELECT to_char(month, 'YYYY-MM') AS "Month", amber_cents / 100 AS "Amber",
+                       plan_cents / 100 AS "Plan", saved_cents / 100 AS "Saved"
+                FROM (SELECT * FROM compare_monthly
+                      WHERE site_id = '$site' AND month <= $__timeTo() AND days_compared > 0
+                      ORDER BY month DESC LIMIT 13) AS recent
+                ORDER BY month
+            """)],
+            description="The last 13 local months (compare_monthly): Amber's bill, the plan's bill for the same "
+            "usage and the difference (positive: Amber cheaper), over the days both are known, dollars.",
+            unit=DOLLARS, x_field="Month", decimals=2,
+            overrides=[by_name("Amber", color=fixed("blue")), by_name("Plan", color=fixed("orange")),
+                       by_name("Saved", color=fixed("green"))],
+        ),
+        barchart(
+            "Where Amber won or lost, by hour of day",
+            (15, y, 9, 7),
+            [sql("""
+                SELECT lpad(hour::text, 2, '0') || ':00' AS "Hour", sum(saved_cents) / 100 AS "Saved"
+                FROM compare_hourly
+                WHERE site_id = '$site' AND $__timeFilter(hour_start)
+                GROUP BY hour
+                ORDER BY hour
+            """)],
+            description="Energy cost on the plan minus on Amber for each local hour of the day over the time "
+            "range (compare_hourly; fixed charges are per day, so not here), dollars: green hours Amber won, "
+            "red hours it lost (evening peaks, spikes).",
+            unit=DOLLARS, x_field="Hour", decimals=2, color={"mode": "thresholds"},
+            overrides=[by_name("Saved", thresholds=thresholds((None, "red"), (0, "green")))],
+            label_spacing=30,
+        ),
+    ]  # fmt: skip
 
 
 # --- Health ---------------------------------------------------------------------------------------------------

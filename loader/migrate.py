@@ -467,13 +467,15 @@ def _apply(conn: psycopg.Connection, migration: Migration, *, license: str, time
         (migration.version, migration.name, migration.checksum),
     )
     logger.info("applying %s (%s)", filename, "one transaction" if migration.transactional else "no transaction")
+    # Never auto-prepared (psycopg prepares a query run 5 times): PGlite serves every connection from one
+    # backend, where a statement prepared here would collide with the next connection's of the same name.
     if migration.transactional:
         with conn.transaction():
             _run(conn, filename, statements)
-            conn.execute(*record)
+            conn.execute(*record, prepare=False)
     else:
         _run(conn, filename, statements)
-        conn.execute(*record)
+        conn.execute(*record, prepare=False)
 
 
 def _run(conn: psycopg.Connection, filename: str, statements: list[tuple[int, str]]) -> None:

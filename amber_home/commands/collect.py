@@ -46,6 +46,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     from amber_home.lifecycle import stop_on_signals
     from amber_home.logs import configure_logging
     from amber_home.startup import service_settings
+    from loader.bill import record_bill_settings
     from loader.connect import connect
     from loader.follow import FatalError, Follower, FollowOptions
     from loader.migrate import MigrationError, migrate
@@ -64,6 +65,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         if not migrated:
             try:
                 applied = migrate(conn, timezone=settings.timezone_name, reader_password=settings.reader_password)
+                record_bill_settings(conn, settings)
             except BaseException:
                 conn.close()
                 raise

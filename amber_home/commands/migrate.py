@@ -19,6 +19,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     from amber.config import load_settings_or_exit
     from amber.secret import redact_url
     from amber_home.logs import configure_logging
+    from loader.bill import record_bill_settings
+    from loader.connect import connect
     from loader.migrate import MigrationError, migrate
 
     settings = load_settings_or_exit(environ)
@@ -30,6 +32,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             timezone=settings.timezone_name,
             reader_password=settings.reader_password,
         )
+        with connect(settings.database_url, application_name="amber-home migrate") as conn:
+            record_bill_settings(conn, settings)
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -4,6 +4,9 @@
     amber-home query costs 30 --format csv        daily cost (cents exact in csv/json, dollars in tables)
     amber-home query prices 7 --channel feedIn    price by local hour of day
     amber-home query usage 7 --site 01F5…         daily kWh per meter channel
+    amber-home query bill 3 [--daily]             the true bill by billing period (or the days of this one)
+    amber-home query compare 12 [--by period|hour] Amber's bill vs your comparison plan, savings
+    amber-home query plan                         the cheapest window ahead for each AMBER_LOADS load
     amber-home query sql "SELECT …"               one statement, read-only ("-" reads it from stdin)
 
 Everything runs read-only. `sql` runs in a READ ONLY transaction that is rolled back, logged in as
@@ -97,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("usage", help="daily kWh per meter channel for the last N local days")
     p.add_argument("days", type=_days, nargs="?", default=7, metavar="N", help="number of days (default 7)")
     until(p)
+    p = sub.add_parser("bill", help="the bill by billing period: usage, feed-in, supply, subscription, total, projected")
+    p.add_argument("periods", type=_days, nargs="?", default=3, metavar="N", help="number of periods (default 3)")
+    p.add_argument("--daily", action="store_true", help="the days of the period holding --until instead")
+    until(p)
+    p = sub.add_parser("compare", help="Amber's bill vs the plan in AMBER_COMPARE_PLAN: per month, period or hour")
+    p.add_argument("n", type=_days, nargs="?", default=12, metavar="N",
+                   help="months or periods (default 12); with --by hour: days")
+    p.add_argument("--by", choices=("month", "period", "hour"), default="month",
+                   help="month (default), billing period, or local hour of day (where Amber won or lost)")
+    until(p)
+    p = sub.add_parser("plan", help="the cheapest window in the next 24 h for each load in AMBER_LOADS, and how sure")
+    p.set_defaults(until=None)  # plans start now
     p = sub.add_parser("sql", help="run one SQL statement read-only and print its rows")
     p.add_argument("statement", help='the statement, quoted; "-" reads it from stdin')
     p.add_argument(
@@ -176,6 +191,18 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                     result = query.summary(conn, zone=zone, now=now, until=until, site=args.site)
                 elif args.what == "costs":
                     result = query.costs(conn, args.days, zone=zone, until=until, site=args.site)
+                elif args.what == "bill":
+                    from loader.bill import bill
+
+                    result = bill(conn, args.periods, zone=zone, until=until, site=args.site, daily=args.daily)
+                elif args.what == "compare":
+                    from loader.compare import compare
+
+                    result = compare(conn, args.n, zone=zone, until=until, site=args.site, by=args.by)
+                elif args.what == "plan":
+                    from loader.plan import plan
+
+                    result = plan(conn, settings.loads or (), zone=zone, now=now, site=args.site)
                 elif args.what == "prices":
                     channel = None if args.channel == "all" else args.channel
                     result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)

@@ -21,6 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from amber import AmberClient, RateBudget, parse_price_intervals, parse_renewables, parse_sites
+from amber.advisor import parse_loads
 from amber.config import Settings
 from amber.ratelimit import RateLimitHeaders
 from exporter.collector import DESCRIPTORS, SPIKE_STATUSES, TARIFF_PERIODS, AmberCollector
@@ -35,6 +36,7 @@ from exporter.snapshot import (
     Snapshot,
     SnapshotStore,
     channel_views,
+    load_plans,
     current_renewable,
     frozen_map,
     state_for_site,
@@ -48,6 +50,10 @@ CLOSED_SITE = "01E9A0X5MZGN3PAAVTH5TSB3W8"
 # The fixtures' current interval is 12:00-12:30 NEM on 2021-05-05 (02:00-02:30 UTC); poll at 02:05:05.
 POLLED_AT = dt.datetime(2021, 5, 5, 2, 5, 5, tzinfo=dt.UTC).timestamp()
 SCRAPED_AT = POLLED_AT + 20
+# Two loads for the amber_plan_* metrics: a dishwasher (now is its best hour) and a battery exporting in the
+# fixture's best feed-in half hour, 13:00-13:30 NEM.
+LOADS = parse_loads("dishwasher 1h 2kW, battery 30m feedIn")
+SYDNEY = ZoneInfo("Australia/Sydney")
 
 
 def load(name: str):
@@ -89,7 +95,8 @@ def fixture_snapshot(*, polled_at: float = POLLED_AT, spikes: bool = True, datab
     )
     return Snapshot(
         sites=entries,
-        prices=frozen_map({SITE: SitePrices(channel_views(fixture_intervals(spikes=spikes)), polled_at)}),
+        prices=frozen_map({SITE: SitePrices(channel_views(fixture_intervals(spikes=spikes)), polled_at,
+                                            load_plans(fixture_intervals(spikes=spikes), LOADS, polled_at, SYDNEY))}),
         renewables=frozen_map({"vic": GridRenewables("vic", renewable, polled_at)}),
         database=facts if database else None,
         up=True,

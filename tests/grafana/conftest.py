@@ -18,6 +18,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from amber.client import AmberClient
+from amber.config import Settings
+from loader.bill import record_bill_settings
 from loader.aggregates import refresh_aggregates
 from loader.db import upsert_sites
 from loader.migrate import migrate
@@ -30,6 +32,14 @@ NEM = dt.timezone(dt.timedelta(hours=10))
 HISTORY_DAYS = 14
 SPIKE_AHEAD = dt.timedelta(hours=2)
 POLL_EVERY = dt.timedelta(hours=2)  # the collector polls every 5 minutes; every 2 h fills the same lead buckets
+# The bill and comparison panels need charges and a plan (docs/bill.md, docs/compare.md).
+BILL_ENV = {"AMBER_SUPPLY_CHARGE": "2020-01-01=110.5", "AMBER_SUBSCRIPTION": "2020-01-01=25"}
+PLAN = """[[tariff]]
+from = 2020-01-01
+supply = 100
+import = [ { name = "peak", price = 45.5, start = "15:00", end = "21:00" }, { price = 25 } ]
+feed_in = 5
+"""
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def fill(client: AmberClient, sim: SimulatorServer, conn: psycopg.Connection, no
 
 
 @pytest.fixture(scope="package")
-def world(timescale_server) -> Iterator[World]:
+def world(timescale_server, tmp_path_factory) -> Iterator[World]:
     name = timescale_server.create_database()
     url = timescale_server.url(name)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -88,6 +98,9 @@ def world(timescale_server) -> Iterator[World]:
             try:
                 with psycopg.connect(url) as conn:
                     site_id = fill(client, sim, conn, now)
+                    plan = tmp_path_factory.mktemp("plan") / "plan.toml"
+                    plan.write_text(PLAN, encoding="utf-8")
+                    record_bill_settings(conn, Settings.from_env({**BILL_ENV, "AMBER_COMPARE_PLAN": str(plan)}))
             finally:
                 client.close()
             yield World(url=url, database=name, port=timescale_server.port, sim=sim, site_id=site_id, now=now)

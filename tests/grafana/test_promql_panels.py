@@ -130,7 +130,8 @@ def stack(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     exporter_port, prometheus_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMBER_", "DATABASE_URL", "APPRISE_", "EXPORTER_"))}
     env.update(AMBER_API_BASE_URL=world.sim.base_url, DATABASE_URL=world.url, AMBER_TIMEZONE=TIMEZONE,
-               EXPORTER_HOST="127.0.0.1", EXPORTER_PORT=str(exporter_port), LOG_LEVEL="INFO")  # fmt: skip
+               EXPORTER_HOST="127.0.0.1", EXPORTER_PORT=str(exporter_port), LOG_LEVEL="INFO",
+               AMBER_LOADS="dishwasher 2h, car 4h 7kW, battery 1h feedIn")  # fmt: skip
     exporter_log = tmp / "exporter.log"
     with exporter_log.open("wb") as out:
         exporter = subprocess.Popen([sys.executable, "-m", "amber_home.cli", "export"], cwd=REPO, env=env,

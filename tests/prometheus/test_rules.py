@@ -20,6 +20,7 @@ EXPECTED_ALERTS = {
     "AmberNegativeImportPrice": "info",
     "AmberFeedInNegative": "warning",
     "AmberSpikeForecastSoon": "warning",
+    "AmberCheapWindowNow": "info",
     "AmberExporterDown": "critical",
     "AmberDataStale": "warning",
     "AmberRateLimited": "warning",
