@@ -388,7 +388,7 @@ def backup(
     if not output.parent.is_dir():
         raise BackupError(f"directory {output.parent} does not exist")
     pg_dump = find_client("pg_dump", environ)
-    _, password = _libpq_target(url)
+    target, password = _libpq_target(url)
     with _connect(url, where, autocommit=True) as conn:
         server_major, server_version = _server_major(conn)
         _require_major(pg_dump, server_major, what=f"PostgreSQL {server_major}")
