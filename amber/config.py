@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from amber.secret import Secret
@@ -201,7 +201,8 @@ _VARS: tuple[_Var, ...] = (
          "Amber API base URL, e.g. the simulator's for testing. A trailing slash is removed.",
          default="https://api.amber.com.au/v1"),
     _Var("DATABASE_URL", "database_url", _database_url,
-         "TimescaleDB connection URL for the loader and migrations.",
+         "TimescaleDB connection URL of this process's role: the superuser for migrate, backup and restore,"
+         " amber_writer for the loader, amber_reader for the exporter and `query` (SECURITY.md).",
          default="postgresql://amber@127.0.0.1:5432/amber", secret=True),
     _Var("HISTORICAL_START_DATE", "historical_start_date", _iso_date,
          "First day to backfill, as YYYY-MM-DD; not in the future.",
@@ -217,7 +218,7 @@ _VARS: tuple[_Var, ...] = (
          default="INFO"),
     _Var("AMBER_READER_PASSWORD", "reader_password", _password,
          "Password that migrate sets on the read-only database role `amber_reader`.",
-         unset="migrate sets no password", secret=True),
+         unset="migrate sets none: the role cannot log in with a password", secret=True),
     _Var("EXPORTER_PORT", "exporter_port", _port,
          "TCP port where the Prometheus exporter serves /metrics.",
          default="9847"),
@@ -261,6 +262,13 @@ _VARS: tuple[_Var, ...] = (
     _Var("ALERT_RELAY_PORT", "alert_relay_port", _port,
          "Port of the standalone alert relay; the exporter also serves /alerts on EXPORTER_PORT.",
          default="9848"),
+    _Var("DATABASE_PASSWORD", "database_password", _password,
+         "Password for DATABASE_URL's user, when the URL has none (use DATABASE_PASSWORD_FILE with Docker"
+         " secrets); any characters, no percent-encoding.",
+         unset="the URL's own password, if any", secret=True),
+    _Var("AMBER_WRITER_PASSWORD", "writer_password", _password,
+         "Password that migrate sets on the loader's database role `amber_writer` (not a superuser).",
+         unset="migrate sets none: the role cannot log in with a password", secret=True),
 )
 # fmt: on
 
@@ -272,11 +280,13 @@ class Settings:
 
     api_key: Secret | None
     api_base_url: str
-    database_url: Secret
+    database_url: Secret  # with DATABASE_PASSWORD applied
+    database_password: Secret | None
     historical_start_date: date | None
     site_ids: tuple[str, ...] | None
     timezone: ZoneInfo
     log_level: str
+    writer_password: Secret | None
     reader_password: Secret | None
     exporter_port: int
     exporter_host: str
@@ -334,9 +344,28 @@ class Settings:
                     f" (today is {today.isoformat()} in {zone.key}); use a past date or unset it"
                 )
 
+        url, password = values.get("database_url"), values.get("database_password")
+        if url is not None and password is not None:
+            try:
+                values["database_url"] = with_password(url, password)
+            except ValueError as exc:
+                problems.append(f"DATABASE_PASSWORD: {exc}")
+
         if problems:
             raise ConfigError(problems)
         return cls(**values)
+
+
+def with_password(url: Secret, password: Secret) -> Secret:
+    """`url` with `password` percent-encoded into its user info (so the password may hold any character)."""
+    parts = urlsplit(url.reveal())
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or not userinfo:
+        raise ValueError("DATABASE_URL names no user: put one in it, e.g. postgresql://amber_writer@host/amber")
+    if ":" in userinfo:
+        raise ValueError("DATABASE_URL has a password of its own; remove it from the URL or unset DATABASE_PASSWORD")
+    netloc = f"{userinfo}:{quote(password.reveal(), safe='')}@{hostport}"
+    return Secret(urlunsplit(parts._replace(netloc=netloc)))
 
 
 def _lookup(var: _Var, environ: Mapping[str, str]) -> tuple[str, str] | None:

@@ -360,3 +360,36 @@ def test_docs_table_lists_every_variable_and_file_variant() -> None:
             assert name.removesuffix("_FILE") in names, f"{name} without its variable"
     documented = {n for n in names if not n.endswith("_FILE")}
     assert len(documented) <= len(settings_fields), "a documented variable fills no Settings field"
+
+
+AWKWARD_PASSWORD = "p%zz w@rd/:?#'\\"  # everything a URL or a libpq string could trip over
+
+
+def test_database_password_file_is_applied_to_the_url_exactly(tmp_path: Path) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    secret = tmp_path / "writer_password"
+    secret.write_text(AWKWARD_PASSWORD + "\n")
+    settings = load(DATABASE_URL="postgresql://amber_writer@timescaledb:5432/amber?sslmode=disable",
+                    DATABASE_PASSWORD_FILE=str(secret))
+    params = conninfo_to_dict(settings.database_url.reveal())
+    assert params["password"] == AWKWARD_PASSWORD
+    assert (params["user"], params["host"], params["dbname"], params["sslmode"]) == (
+        "amber_writer", "timescaledb", "amber", "disable")
+    assert AWKWARD_PASSWORD not in repr(settings) and "zz" not in redact_url(settings.database_url.reveal())
+
+
+def test_database_password_and_a_password_in_the_url_is_an_error_without_either() -> None:
+    error = problems(DATABASE_URL=DB_URL, DATABASE_PASSWORD=AWKWARD_PASSWORD)
+    assert error.problems == (
+        "DATABASE_PASSWORD: DATABASE_URL has a password of its own; remove it from the URL or unset DATABASE_PASSWORD",
+    )
+    assert DB_PASSWORD not in str(error) and AWKWARD_PASSWORD not in str(error)
+
+
+def test_writer_and_reader_passwords_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "w").write_text("writer-secret")
+    (tmp_path / "r").write_text("reader-secret")
+    settings = load(AMBER_WRITER_PASSWORD_FILE=str(tmp_path / "w"), AMBER_READER_PASSWORD_FILE=str(tmp_path / "r"))
+    assert settings.writer_password.reveal() == "writer-secret"
+    assert settings.reader_password.reveal() == "reader-secret"
