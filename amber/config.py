@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from amber.secret import Secret
+from amber.secret import Secret, redact_url
 
 __all__ = ["ConfigError", "Settings", "load_settings_or_exit", "settings_table_markdown"]
 
@@ -63,6 +63,12 @@ def _database_url(raw: str) -> Secret:
         raise ValueError(
             "must be a URL like postgresql://user:password@host:5432/dbname"
             " (percent-encode special characters in the password)"
+        )
+    # What libpq would refuse with a message quoting the offending part, i.e. the password.
+    if any(ch.isspace() for ch in raw) or re.search(r"%(?![0-9A-Fa-f]{2})", raw):
+        raise ValueError(
+            "is not a valid URL: percent-encode spaces and % in it (space as %20, % as %25), or put the"
+            " password in DATABASE_PASSWORD_FILE instead"
         )
     return Secret(raw)
 
@@ -330,7 +336,8 @@ class Settings:
             try:
                 values[var.attr] = var.parse(raw)
             except ValueError as exc:
-                shown = source if var.secret else f"{source}={raw!r}"
+                # A URL may carry a password even where the variable is not a secret (user:pw@host).
+                shown = source if var.secret else f"{source}={redact_url(raw) if '://' in raw else raw!r}"
                 problems.append(f"{shown}: {exc}")
 
         # "Today" is the local day where the sites are, not the server's UTC day.
