@@ -22,12 +22,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from amber.secret import Secret, redact_url
+from amber.secret import Secret
 
 __all__ = ["ConfigError", "Settings", "load_settings_or_exit", "settings_table_markdown"]
 
 DEFAULT_TIMEZONE = "Australia/Sydney"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # user:password@ of a URL, to mask
 
 
 class ConfigError(Exception):
@@ -337,7 +338,7 @@ class Settings:
                 values[var.attr] = var.parse(raw)
             except ValueError as exc:
                 # A URL may carry a password even where the variable is not a secret (user:pw@host).
-                shown = source if var.secret else f"{source}={redact_url(raw) if '://' in raw else raw!r}"
+                shown = source if var.secret else f"{source}={_mask_userinfo(raw)!r}"
                 problems.append(f"{shown}: {exc}")
 
         # "Today" is the local day where the sites are, not the server's UTC day.
@@ -361,6 +362,10 @@ class Settings:
         if problems:
             raise ConfigError(problems)
         return cls(**values)
+
+
+def _mask_userinfo(raw: str) -> str:
+    return _USERINFO.sub(lambda m: m[1] + "***@", raw)
 
 
 def with_password(url: Secret, password: Secret) -> Secret:

@@ -393,3 +393,13 @@ def test_writer_and_reader_passwords_come_from_files(tmp_path: Path) -> None:
     settings = load(AMBER_WRITER_PASSWORD_FILE=str(tmp_path / "w"), AMBER_READER_PASSWORD_FILE=str(tmp_path / "r"))
     assert settings.writer_password.reveal() == "writer-secret"
     assert settings.reader_password.reveal() == "reader-secret"
+
+
+def test_a_url_that_is_not_secret_is_shown_without_its_password() -> None:
+    (problem,) = problems(AMBER_API_BASE_URL="http://user:apiS3cret@host:port/v1").problems
+    assert problem.startswith("AMBER_API_BASE_URL='http://***@host:port/v1': ") and "apiS3cret" not in problem
+
+
+def test_a_database_url_libpq_would_quote_is_refused_without_quoting_it() -> None:
+    (problem,) = problems(DATABASE_URL="postgresql://amber:p%zz w@db/amber").problems
+    assert problem.startswith("DATABASE_URL: is not a valid URL: percent-encode spaces and %") and "zz" not in problem
