@@ -124,13 +124,13 @@ class AmberCollector(Collector):
         info = GaugeMetricFamily(
             "amber_site_info",
             f"Amber site (from /sites; value always 1). {_CACHED}",
-            labels=["site_id", "nmi", "network", "state", "status", "interval_length_minutes"],
+            # No NMI: Prometheus and Grafana's Explore serve every label to anonymous viewers, and the NMI
+            # identifies the household's meter to the network and retailer (SECURITY.md).
+            labels=["site_id", "network", "state", "status", "interval_length_minutes"],
         )
         for entry in snap.sites:
             site = entry.site
-            info.add_metric(
-                [site.id, site.nmi, site.network or "", entry.state or "unknown", site.status, str(entry.resolution)], 1
-            )
+            info.add_metric([site.id, site.network or "", entry.state or "unknown", site.status, str(entry.resolution)], 1)
         yield info
 
         ch = ["site_id", "channel"]
