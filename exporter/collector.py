@@ -250,6 +250,16 @@ class AmberCollector(Collector):
                 for outcome in outcomes:
                     requests.add_metric([endpoint, outcome], float(by_outcome.get(outcome, 0)))
             yield requests
+            dropped = CounterMetricFamily(
+                "amber_api_dropped_intervals",
+                "Intervals from the Amber API that this exporter's client dropped because their data was impossible "
+                f"(a number that is not finite, endTime not after startTime, a duration out of range). {_CACHED}",
+                labels=["endpoint"],
+            )
+            by_endpoint = self._api_stats().get("dropped_intervals", {})
+            for endpoint in list(ENDPOINTS) + sorted(set(by_endpoint) - set(ENDPOINTS)):
+                dropped.add_metric([endpoint], float(by_endpoint.get(endpoint, 0)))
+            yield dropped
         if self._budget is not None:
             yield GaugeMetricFamily(
                 "amber_rate_limit_remaining",
