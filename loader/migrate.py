@@ -355,11 +355,16 @@ def migrate(
             applied = _applied_checksums(conn)
             _check_unchanged(migrations, applied)
             pending = [m for m in migrations if m.version not in applied]
-            if (pending or writer_password or reader_password) and not _is_superuser(conn):
-                raise MigrationError(
-                    f"{conn.info.user} is not a superuser: run amber-home migrate with the superuser's DATABASE_URL "
-                    f"({len(pending)} migration(s) pending{', role passwords to set' if writer_password or reader_password else ''})"
-                )
+            if not _is_superuser(conn):
+                # The services (amber_writer) migrate at start too: up to date, that is all they may do.
+                if pending:
+                    raise MigrationError(
+                        f"{len(pending)} migration(s) pending and {conn.info.user} is not a superuser: run amber-home "
+                        "migrate with the superuser's DATABASE_URL first"
+                    )
+                if writer_password or reader_password:
+                    logger.info("role passwords are left to amber-home migrate as the superuser")
+                return []
             if pending:
                 _check_timezone(conn, timezone)
             else:
