@@ -543,7 +543,7 @@ def test_sql_copy_to_stdout_is_one_line(seeded, capsys):
 
 def test_sql_streams_a_large_result_in_bounded_memory(seeded):
     """300 MB of rows through a real process: csv is written as the rows arrive, so the process stays
-    far below the result's size (it held all of it before: 1M rows took ~455 MB)."""
+    below the result's size (it held all of it before: 1M narrower rows took ~455 MB)."""
     script = (
         "import resource, sys; from amber_home.cli import main; code = main(sys.argv[1:], {'DATABASE_URL': "
         f"{seeded!r}, 'AMBER_TIMEZONE': {TZ!r}}}); "
@@ -558,7 +558,8 @@ def test_sql_streams_a_large_result_in_bounded_memory(seeded):
     lines = result.stdout.count(b"\n")
     assert lines == 1_000_001 and len(result.stdout) > 290_000_000
     peak_mb = int(result.stderr.decode().strip().splitlines()[-1])
-    assert peak_mb < 150, f"peak RSS {peak_mb} MB"
+    # 35-70 MB measured alone, up to 150 MB on a loaded machine; holding the rows takes over 600 MB.
+    assert peak_mb < 250, f"peak RSS {peak_mb} MB"
 
 
 def run_json_env(capsys, url, extra, *args):
