@@ -185,18 +185,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                 result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)
             else:
                 result = query.usage(conn, args.days, zone=zone, until=until, site=args.site)
-        except query.QueryError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except psycopg.OperationalError as exc:
-            if conn.closed or conn.broken:
-                print(f"error: lost the connection to {where}: {query.database_message(exc)}", file=sys.stderr)
-            else:
-                print(f"error: {query.database_message(exc)}", file=sys.stderr)
-            return 1
-        except psycopg.Error as exc:
-            print(f"error: {query.database_message(exc)}", file=sys.stderr)
-            return 1
+        except (query.QueryError, psycopg.Error) as exc:
+            return _fail(exc, conn, where)
 
     if warning:
         print(warning, file=sys.stderr)
@@ -252,16 +242,23 @@ def _run_sql(conn, statement: str, args: argparse.Namespace, *, where: str, zone
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         _silence_stdout()
         return 0
-    except query.QueryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except psycopg.Error as exc:
-        if conn.closed or conn.broken:
-            print(f"error: lost the connection to {where}: {query.database_message(exc)}", file=sys.stderr)
-        else:
-            print(f"error: {query.database_message(exc, reader=True)}", file=sys.stderr)
-        return 1
+    except (query.QueryError, psycopg.Error) as exc:
+        return _fail(exc, conn, where, reader=True)
     return 0
+
+
+def _fail(exc: Exception, conn, where: str, *, reader: bool = False) -> int:
+    """One line on stderr for a query's failure; exit status 1."""
+    from loader import query
+
+    if isinstance(exc, query.QueryError):
+        message = str(exc)
+    elif conn.closed or conn.broken:
+        message = f"lost the connection to {where}: {query.database_message(exc)}"
+    else:
+        message = query.database_message(exc, reader=reader)
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def _silence_stdout() -> None:

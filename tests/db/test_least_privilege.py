@@ -33,6 +33,10 @@ REFUSED_TO_READER = [
     f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY})",
     f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})",
     "SET temp_file_limit = -1",
+    "ALTER ROLE amber_reader SET temp_file_limit = -1",
+    "ALTER ROLE amber_reader CONNECTION LIMIT -1",
+    "REINDEX TABLE prices",
+    "CREATE EXTENSION IF NOT EXISTS dblink",
     "LOCK TABLE prices IN ACCESS EXCLUSIVE MODE",
     "SELECT amber_prune_forecasts()",
     # TimescaleDB's launcher and schedulers (the reader cannot even see their backend_type)
