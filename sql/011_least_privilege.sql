@@ -7,8 +7,9 @@
 --                 CREATE in any schema, no large objects, no advisory locks (which could starve migrate),
 --                 no server files; a role-level statement timeout, idle-in-transaction timeout, temp-file
 --                 limit (superuser-only to change) and connection limit.
--- Both roles are created NOLOGIN; migrate gives LOGIN with the password it is configured with
--- (AMBER_WRITER_PASSWORD / AMBER_READER_PASSWORD). Job health (timescaledb_information.job_errors) is
+-- migrate sets the password each is configured with (AMBER_WRITER_PASSWORD / AMBER_READER_PASSWORD) and
+-- LOGIN. amber_writer has LOGIN from the start: TimescaleDB's jobs run as their owner in a background
+-- worker, which PostgreSQL refuses for a NOLOGIN role; without a password it still cannot log in with one. Job health (timescaledb_information.job_errors) is
 -- shown to members of a job's owner: the jobs belong to amber_writer and amber_reader is a member WITH
 -- INHERIT FALSE, SET FALSE, which confers no privilege at all.
 -- migrate: every-run (objects of later migrations are created by the superuser; running this file after
@@ -33,7 +34,7 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
-ALTER ROLE amber_writer NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 10;
+ALTER ROLE amber_writer LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 10;
 ALTER ROLE amber_reader NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 20;
 ALTER ROLE amber_reader SET default_transaction_read_only = on;
 ALTER ROLE amber_reader SET statement_timeout = '60s';
