@@ -80,9 +80,12 @@ BEGIN
 END
 $$;
 
--- Ownership: every table, view, aggregate and function of the public schema (schema_migrations stays
--- the migrator's). A hypertable's chunks, and a continuous aggregate's materialization hypertable and
--- internal views, follow their owner (TimescaleDB passes ALTER … OWNER on).
+-- Ownership: every table, view, aggregate and (SECURITY INVOKER) function of the public schema. Stay with
+-- the migrator: schema_migrations, and SECURITY DEFINER functions, whose owner is a deliberate choice of
+-- the migration that made them (a read-only window on what amber_reader may not read directly). A
+-- hypertable's chunks, and a continuous aggregate's materialization hypertable and internal views, follow
+-- their owner (TimescaleDB passes ALTER … OWNER on). Functions keep PUBLIC's EXECUTE: an invoker function
+-- can do no more than its caller's privileges allow (amber_prune_forecasts needs DELETE on forecasts).
 DO $$
 DECLARE
     r record;
@@ -107,17 +110,15 @@ BEGIN
     END LOOP;
     FOR r IN
         SELECT p.oid::regprocedure AS fn FROM pg_proc p
-        WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'amber_writer'::regrole
+        WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'amber_writer'::regrole AND NOT p.prosecdef
           AND NOT EXISTS (SELECT FROM pg_depend d
                           WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
     LOOP
         EXECUTE format('ALTER ROUTINE %s OWNER TO amber_writer', r.fn);
-        EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', r.fn);
     END LOOP;
 END
 $$;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO amber_writer, amber_reader;  -- schema_migrations for the writer
-ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 -- TimescaleDB's jobs (aggregate refresh and compression policies) run as, and are shown to members of,
 -- their owner.

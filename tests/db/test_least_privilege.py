@@ -157,3 +157,35 @@ def test_tsl_writer_refreshes_continuous_aggregates_and_the_reader_sees_its_job_
                     conn.execute(statement)
         finally:
             conn.execute("RESET ROLE")
+
+
+def test_objects_of_later_migrations_go_to_the_writer_and_definer_functions_stay_callable(apache_db, tmp_path):
+    """011 runs again after every migrate that applies a later file: a later table is the writer's and
+    readable; a later SECURITY DEFINER function (a read-only window such as amber_job_health()) keeps its
+    owner and stays callable by the reader."""
+    import shutil
+
+    from loader.migrate import SQL_DIR
+
+    for path in SQL_DIR.glob("*.sql"):
+        shutil.copy(path, tmp_path)
+    migrate(apache_db, timezone=TZ, reader_password="r", sql_dir=tmp_path)
+    (tmp_path / "099_later.sql").write_text(
+        "-- A later migration: a table, and a definer function reading what only a superuser may.\n"
+        "CREATE TABLE IF NOT EXISTS later_table (id int);\n"
+        "CREATE OR REPLACE FUNCTION later_roles() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER\n"
+        "SET search_path = pg_catalog, pg_temp AS 'SELECT count(*) FROM pg_authid';\n"
+    )
+    assert migrate(apache_db, timezone=TZ, sql_dir=tmp_path) == ["099_later"]
+    with psycopg.connect(apache_db, autocommit=True) as admin:
+        owners = dict(admin.execute(
+            "SELECT 'later_table', tableowner::text FROM pg_tables WHERE tablename = 'later_table'"
+            " UNION ALL SELECT 'later_roles', pg_get_userbyid(proowner)::text FROM pg_proc WHERE proname = 'later_roles'"
+        ).fetchall())
+        superuser = admin.execute("SELECT current_user").fetchone()[0]
+    assert owners == {"later_table": "amber_writer", "later_roles": superuser}
+    with psycopg.connect(make_conninfo(apache_db, user="amber_reader")) as reader:
+        assert reader.execute("SELECT count(*) FROM later_table").fetchone()[0] == 0
+        assert reader.execute("SELECT later_roles()").fetchone()[0] > 0
+        with pytest.raises(errors.InsufficientPrivilege):
+            reader.execute("SELECT count(*) FROM pg_authid")
