@@ -334,8 +334,10 @@ def test_restore_checks_the_manifest_belongs_to_the_archive(archive, empty_db, p
     assert "does not match copy.dump.manifest.json" in err and len(err.strip().splitlines()) == 1
 
 
-def test_restore_reports_rows_that_do_not_match_the_manifest(archive, empty_db, pg17_bin, tmp_path, capsys):
+def test_restore_reports_rows_that_do_not_match_the_manifest(archive, empty_db, pg17_bin, tmp_path, capsys,
+                                                              timescale_server):
     path, source, _ = archive
+    before = databases(timescale_server)
     copy = tmp_path / "tampered.dump"
     copy.write_bytes(path.read_bytes())
     manifest = json.loads(Path(f"{path}.manifest.json").read_text())
@@ -345,6 +347,10 @@ def test_restore_reports_rows_that_do_not_match_the_manifest(archive, empty_db, 
     err = capsys.readouterr().err
     expected = source["tables"]["usage"][0]
     assert f"restore verification failed: usage has {expected} rows, the backup {expected + 1}" in err
+    # The restored copy is dropped; the target was never touched (still empty).
+    assert databases(timescale_server) == before
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('usage')").fetchone()[0] is None
 
 
 def test_restore_without_a_manifest_restores_and_says_it_is_unverified(archive, empty_db, pg17_bin, tmp_path, capsys):
