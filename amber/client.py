@@ -43,6 +43,7 @@ from amber.errors import (
 from amber.models import RESOLUTIONS, STATES, PriceInterval, Renewable, Site, Usage
 from amber.parse import (
     BAD_OPTIONAL,
+    DROPPED_INTERVAL,
     EXTRA_FIELD,
     SKIPPED_ITEM,
     UNKNOWN_TYPE,
@@ -73,6 +74,7 @@ _WARNING_TEMPLATES = {
     EXTRA_FIELD: "Amber %s: new field %s%s (first at %s); kept in raw",
     BAD_OPTIONAL: "Amber %s: optional field %s has unexpected value %s (first at %s); read as missing, kept in raw",
     SKIPPED_ITEM: "Amber %s: skipped an item of unknown type (field %s unreadable, type %s, first at %s)",
+    DROPPED_INTERVAL: "Amber %s: dropped an interval whose %s is %s (first at %s); the others are kept",
 }
 
 
@@ -138,6 +140,7 @@ class AmberClient:
         self._counts = {e: dict.fromkeys(OUTCOMES, 0) for e in ENDPOINTS}
         self._retries = dict.fromkeys(ENDPOINTS, 0)
         self._parse_warnings = dict.fromkeys(ENDPOINTS, 0)
+        self._dropped = dict.fromkeys(ENDPOINTS, 0)
         self._warned: set[tuple[str, str, str]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -202,12 +205,14 @@ class AmberClient:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Counters since creation, all keys present from the start (for `_total` metrics):
         `requests[endpoint][outcome]` counts HTTP attempts by outcome, `retries[endpoint]` the
-        backoff retries, `parse_warnings[endpoint]` lenient-parse warnings."""
+        backoff retries, `parse_warnings[endpoint]` lenient-parse warnings, `dropped_intervals[endpoint]`
+        intervals dropped because their data was impossible (NaN, reversed, …)."""
         with self._lock:
             return {
                 "requests": {e: dict(o) for e, o in self._counts.items()},
                 "retries": dict(self._retries),
                 "parse_warnings": dict(self._parse_warnings),
+                "dropped_intervals": dict(self._dropped),
             }
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -234,10 +239,11 @@ class AmberClient:
     def _report(self, endpoint: str, warnings: ParseWarnings) -> None:
         with self._lock:
             self._parse_warnings[endpoint] += len(warnings)
+            self._dropped[endpoint] += sum(1 for w in warnings if w.kind == DROPPED_INTERVAL)
             fresh = [w for w in warnings.distinct() if w.key not in self._warned]
             self._warned.update(w.key for w in fresh)
         for w in fresh:
-            value = "" if w.kind == EXTRA_FIELD else _short(w.value)
+            value = "" if w.kind == EXTRA_FIELD else w.value if w.kind == DROPPED_INTERVAL else _short(w.value)
             logger.warning(_WARNING_TEMPLATES.get(w.kind, "Amber %s: %s %s at %s"), endpoint, w.field, value, w.where)
 
     def _request(self, endpoint: str, path: str, params: dict[str, str]) -> Any:

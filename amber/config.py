@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from amber.advisor import Load, parse_loads
@@ -32,6 +32,7 @@ __all__ = ["ConfigError", "MqttBroker", "Settings", "load_settings_or_exit", "se
 
 DEFAULT_TIMEZONE = "Australia/Sydney"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # user:password@ of a URL, to mask
 
 
 class ConfigError(Exception):
@@ -67,6 +68,12 @@ def _database_url(raw: str) -> Secret:
         raise ValueError(
             "must be a URL like postgresql://user:password@host:5432/dbname"
             " (percent-encode special characters in the password)"
+        )
+    # What libpq would refuse with a message quoting the offending part, i.e. the password.
+    if any(ch.isspace() for ch in raw) or re.search(r"%(?![0-9A-Fa-f]{2})", raw):
+        raise ValueError(
+            "is not a valid URL: percent-encode spaces and % in it (space as %20, % as %25), or put the"
+            " password in DATABASE_PASSWORD_FILE instead"
         )
     return Secret(raw)
 
@@ -266,7 +273,8 @@ _VARS: tuple[_Var, ...] = (
          "Amber API base URL, e.g. the simulator's for testing. A trailing slash is removed.",
          default="https://api.amber.com.au/v1"),
     _Var("DATABASE_URL", "database_url", _database_url,
-         "TimescaleDB connection URL for the loader and migrations.",
+         "TimescaleDB connection URL of this process's role: the superuser for migrate, backup and restore,"
+         " amber_writer for the loader, amber_reader for the exporter and `query` (SECURITY.md).",
          default="postgresql://amber@127.0.0.1:5432/amber", secret=True),
     _Var("HISTORICAL_START_DATE", "historical_start_date", _iso_date,
          "First day to backfill, as YYYY-MM-DD; not in the future.",
@@ -282,7 +290,7 @@ _VARS: tuple[_Var, ...] = (
          default="INFO"),
     _Var("AMBER_READER_PASSWORD", "reader_password", _password,
          "Password that migrate sets on the read-only database role `amber_reader`.",
-         unset="migrate sets no password", secret=True),
+         unset="migrate sets none: the role cannot log in with a password", secret=True),
     _Var("EXPORTER_PORT", "exporter_port", _port,
          "TCP port where the Prometheus exporter serves /metrics.",
          default="9847"),
@@ -361,6 +369,13 @@ _VARS: tuple[_Var, ...] = (
          " the best hours to export), e.g. `dishwasher 2h, car 4h by 07:00 7kW, battery 2h feedIn`"
          " (amber_plan_* metrics, `query plan`).",
          unset="no plans"),
+    _Var("DATABASE_PASSWORD", "database_password", _password,
+         "Password for DATABASE_URL's user, when the URL has none (use DATABASE_PASSWORD_FILE with Docker"
+         " secrets); any characters, no percent-encoding.",
+         unset="the URL's own password, if any", secret=True),
+    _Var("AMBER_WRITER_PASSWORD", "writer_password", _password,
+         "Password that migrate sets on the loader's database role `amber_writer` (not a superuser).",
+         unset="migrate sets none: the role cannot log in with a password", secret=True),
 )
 # fmt: on
 
@@ -372,11 +387,13 @@ class Settings:
 
     api_key: Secret | None
     api_base_url: str
-    database_url: Secret
+    database_url: Secret  # with DATABASE_PASSWORD applied
+    database_password: Secret | None
     historical_start_date: date | None
     site_ids: tuple[str, ...] | None
     timezone: ZoneInfo
     log_level: str
+    writer_password: Secret | None
     reader_password: Secret | None
     exporter_port: int
     exporter_host: str
@@ -430,7 +447,8 @@ class Settings:
             try:
                 values[var.attr] = var.parse(raw)
             except ValueError as exc:
-                shown = source if var.secret or not var.echo else f"{source}={raw!r}"
+                # A URL may carry a password even where the variable is not a secret (user:pw@host).
+                shown = source if var.secret or not var.echo else f"{source}={_mask_userinfo(raw)!r}"
                 problems.append(f"{shown}: {exc}")
 
         # "Today" is the local day where the sites are, not the server's UTC day.
@@ -447,10 +465,32 @@ class Settings:
         # Mosquitto (and MQTT 3.1.1) accept a password only together with a user name.
         if values.get("mqtt_password") is not None and "mqtt_username" in values and values["mqtt_username"] is None:
             problems.append("MQTT_PASSWORD is set but MQTT_USERNAME is not; set the user the password belongs to")
+        url, password = values.get("database_url"), values.get("database_password")
+        if url is not None and password is not None:
+            try:
+                values["database_url"] = with_password(url, password)
+            except ValueError as exc:
+                problems.append(f"DATABASE_PASSWORD: {exc}")
 
         if problems:
             raise ConfigError(problems)
         return cls(**values)
+
+
+def _mask_userinfo(raw: str) -> str:
+    return _USERINFO.sub(lambda m: m[1] + "***@", raw)
+
+
+def with_password(url: Secret, password: Secret) -> Secret:
+    """`url` with `password` percent-encoded into its user info (so the password may hold any character)."""
+    parts = urlsplit(url.reveal())
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or not userinfo:
+        raise ValueError("DATABASE_URL names no user: put one in it, e.g. postgresql://amber_writer@host/amber")
+    if ":" in userinfo:
+        raise ValueError("DATABASE_URL has a password of its own; remove it from the URL or unset DATABASE_PASSWORD")
+    netloc = f"{userinfo}:{quote(password.reveal(), safe='')}@{hostport}"
+    return Secret(urlunsplit(parts._replace(netloc=netloc)))
 
 
 def _lookup(var: _Var, environ: Mapping[str, str]) -> tuple[str, str] | None:

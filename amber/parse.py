@@ -6,12 +6,18 @@ Lenient where the API may grow, strict where the data would be meaningless:
 - an optional field of the wrong type is reported and read as None (`raw` still has it);
 - a missing or ill-typed required field raises AmberResponseError naming the field and endpoint.
   An item of an unknown `type` that cannot be read is skipped with a warning instead, so one new
-  kind of object never sinks the batch.
+  kind of object never sinks the batch;
+- an interval whose data is impossible is dropped with a DROPPED_INTERVAL warning, the rest of the
+  batch kept: a number that is not finite anywhere in it (NaN, Infinity, 1e400: JSON parsers accept
+  them, PostgreSQL's jsonb and numeric columns do not), endTime not after startTime, or a duration
+  outside 1..MAX_DURATION_MINUTES (the database keeps it in a smallint). One bad interval must never
+  stop a backfill or the stack.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -48,6 +54,9 @@ UNKNOWN_TYPE = "unknown_type"
 EXTRA_FIELD = "extra_field"
 BAD_OPTIONAL = "bad_optional"
 SKIPPED_ITEM = "skipped_item"
+DROPPED_INTERVAL = "dropped_interval"
+
+MAX_DURATION_MINUTES = 32767  # smallint in the database; Amber's are 5 and 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +182,10 @@ def _as_str(value: Any) -> str | None:
 
 
 def _as_float(value: Any) -> float | None:
-    # bool is an int subclass; true is not a price.
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    # bool is an int subclass; true is not a price. NaN and infinities are no amounts either.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _as_int(value: Any) -> int | None:
@@ -245,16 +256,51 @@ def _parse_list(
     result: list[T] = []
     for index, obj in enumerate(_items(data, endpoint)):
         reader = _Reader(obj, endpoint=endpoint, where=f"item {index}", warnings=sink)
+        if (path := _non_finite(obj)) is not None:
+            reader.warn(DROPPED_INTERVAL, path, "not a finite number")
+            continue
         kind = reader.text("type")
         if kind in known_types:
-            result.append(parse_one(reader))
+            item = parse_one(reader)
+        else:
+            reader.warn(UNKNOWN_TYPE, "type", kind)
+            try:
+                item = parse_one(reader)
+            except AmberResponseError as exc:
+                reader.warn(SKIPPED_ITEM, exc.field or "type", kind)
+                continue
+        if (problem := _impossible(item)) is not None:
+            reader.warn(DROPPED_INTERVAL, *problem)
             continue
-        reader.warn(UNKNOWN_TYPE, "type", kind)
-        try:
-            result.append(parse_one(reader))
-        except AmberResponseError as exc:
-            reader.warn(SKIPPED_ITEM, exc.field or "type", kind)
+        result.append(item)
     return result
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first number in `value` that is not finite (NaN, ±Infinity, 1e400), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(item)"
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub_path, sub in items:
+        if (found := _non_finite(sub, sub_path)) is not None:
+            return found
+    return None
+
+
+def _impossible(item: Any) -> tuple[str, str] | None:
+    """(field, reason) when an interval cannot be stored as it is, else None."""
+    start, end = getattr(item, "start_time", None), getattr(item, "end_time", None)
+    if start is not None and end is not None and end <= start:
+        return "endTime", "not after startTime"
+    duration = getattr(item, "duration", None)
+    if duration is not None and not 1 <= duration <= MAX_DURATION_MINUTES:
+        return "duration", f"outside 1..{MAX_DURATION_MINUTES} minutes"
+    return None
 
 
 # --- interval pieces -------------------------------------------------------------------------------

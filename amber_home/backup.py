@@ -17,19 +17,24 @@ Manifest (JSON; MANIFEST_FORMAT)
     hypertables; per aggregate: rows and sums. `restore` checks the archive against the SHA-256 and the
     restored database against everything else.
 
-Restore (TimescaleDB's "logical backup" procedure)
-    1. The target must be empty (no relations besides extensions'), or `replace=True` (`--yes`): the
-       database is then dropped and created again, with the same owner, from the server's maintenance
-       database. Other client connections to it are refused either way (a running loader would migrate
-       the database in the middle of the restore): stop the services first.
-    2. CREATE EXTENSION timescaledb at the archive's version (TimescaleDB restores only into the same
-       version), the role amber_reader if the server lacks it (the archive's grants name it: the
-       reader-role migration, idempotent, is run), then SELECT timescaledb_pre_restore();
-    3. pg_restore --no-owner (objects belong to the restoring user; no -j: TimescaleDB's catalog must be
-       restored in order); its errors are collected, not fatal by themselves;
-    4. SELECT timescaledb_post_restore(); ANALYZE;
+Restore (TimescaleDB's "logical backup" procedure, into a new database, then a swap)
+    Nothing touches the target database until the restored copy is verified; any failure drops the copy
+    and leaves the target as it was.
+    1. Before anything: the archive against its manifest's SHA-256, `pg_restore --list` (garbage and a
+       cut-off header are refused), the client and TimescaleDB versions, no other client connected (a
+       running loader would write to the database being replaced: stop the services first), and the
+       target empty or `replace=True` (`--yes`).
+    2. CREATE DATABASE <target>_restore_<random> with the target's owner; CREATE EXTENSION timescaledb at
+       the archive's version (TimescaleDB restores only into the same version); the every-run migration
+       (the roles the archive's grants name); SELECT timescaledb_pre_restore();
+    3. pg_restore --no-owner (no -j: TimescaleDB's catalog must be restored in order); ANY error fails;
+    4. SELECT timescaledb_post_restore(); the every-run migration again (amber_writer owns the data);
+       ANALYZE;
     5. verify against the manifest: every table's rows and sums must match and every hypertable must be
-       one again; aggregates that differ are refreshed (loader.aggregates.refresh_aggregates).
+       one again; aggregates that differ are refreshed (loader.aggregates.refresh_aggregates);
+    6. swap: the target's ALTER DATABASE … SET values are copied, the target is renamed to
+       <target>_before_restore_<random> (kept: drop it when satisfied) or dropped if it held nothing, and
+       the new database takes its name.
 
 Client programs
     pg_dump and pg_restore must be at least the server's major version (and pg_restore at least the
@@ -40,6 +45,7 @@ Client programs
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -47,9 +53,11 @@ import logging
 import os
 import re
 import shutil
+import secrets
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -62,6 +70,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from amber.secret import redact_url
 from loader.aggregates import AGGREGATES, aggregate_kind_or_none, refresh_aggregates
 from loader.connect import connect
+from loader.migrate import apply_every_run
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -87,7 +96,6 @@ PG_BIN_VARIABLE = "AMBER_PG_BIN"
 TABLE_SUM_COLUMNS = ("kwh", "cost", "per_kwh", "spot_per_kwh")
 AGGREGATE_SUM_COLUMNS = ("intervals", "kwh", "cost", "kwh_imported", "kwh_exported", "avg_per_kwh")
 MAINTENANCE_DATABASES = ("postgres", "template1")
-READER_ROLE = "amber_reader"
 # TimescaleDB's catalog has circular foreign keys; pg_dump warns about them on every dump and TimescaleDB's
 # troubleshooting page says the warning is harmless for a full dump.
 _HARMLESS_DUMP_LINES = re.compile(
@@ -456,10 +464,10 @@ def _sha256(path: Path) -> tuple[str, int]:
 class RestoreResult:
     manifest: Manifest | None  # the archive's, None when it has no manifest (nothing verified)
     restored: Manifest  # the database after the restore
-    replaced: bool  # the database was dropped and created again
+    replaced: bool  # the target held data; it was renamed to `previous`, not dropped
     refreshed: list[str]  # aggregates refreshed because they differed from the manifest
     stale_aggregates: list[str]  # …and still differ: the backup's aggregates were not up to date
-    restore_errors: list[str]  # pg_restore's error lines (the restore was verified nonetheless)
+    previous: str | None = None  # where the replaced database is kept (None: the target was empty, dropped)
 
 
 def restore(
@@ -468,8 +476,11 @@ def restore(
     *,
     replace: bool = False,
     environ: Mapping[str, str],
+    token: Callable[[], str] = lambda: secrets.token_hex(4),
 ) -> RestoreResult:
-    """Restore `archive` into the database at `url` and verify it against the archive's manifest."""
+    """Restore `archive` into a new database, verify it against the archive's manifest, then swap it in
+    for the database at `url`. Nothing touches the target before the archive restored and verified;
+    any failure drops the new database and leaves the target as it was."""
     url = _plain_url(url)
     where = redact_url(url)
     archive = Path(archive)
@@ -484,7 +495,7 @@ def restore(
                 "or the manifest belongs to another backup"
             )
     pg_restore = find_client("pg_restore", environ)
-    target, password = _libpq_target(url)
+    _, password = _libpq_target(url)
 
     with _connect(url, where, autocommit=True) as conn:
         server_major, _ = _server_major(conn)
@@ -492,54 +503,168 @@ def restore(
         if manifest is not None and manifest.pg_dump_version:
             archive_major = int(manifest.pg_dump_version.split(".")[0])
             _require_major(pg_restore, archive_major, what=f"an archive made by pg_dump {archive_major}")
+        _check_archive(pg_restore, archive, environ)
         _refuse_other_sessions(conn)
-        # Before anything is dropped: the archive's TimescaleDB version must be installable here.
         _require_extension_version(conn, manifest)
         relations = _user_relations(conn)
         database = conn.info.dbname
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        ).fetchone()[0]
     if relations and not replace:
         shown = ", ".join(relations[:3]) + (", …" if len(relations) > 3 else "")
         raise BackupError(
             f"database {database} is not empty ({len(relations)} relations: {shown}); pass --yes to replace it "
             "with the backup, or restore into an empty database"
         )
-    if relations:
-        _recreate_database(url, database, where)
 
-    with _connect(url, where, autocommit=True) as conn:
-        _prepare_extension(conn, manifest)
-        if conn.execute("SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (READER_ROLE,)).fetchone()[0]:
-            _run_reader_role_migration(conn)
-        conn.execute("SELECT timescaledb_pre_restore()")
-        try:
-            errors = _pg_restore(pg_restore, archive, target, environ, password)
-        finally:
-            conn.execute("SELECT timescaledb_post_restore()")
-        conn.execute("ANALYZE")
-
-    with _connect(url, where, autocommit=True) as conn:
-        restored = take_manifest(conn)
-        refreshed: list[str] = []
-        stale: list[str] = []
-        if manifest is not None:
-            _check_tables(manifest, restored, errors)
-            differing = [n for n, v in manifest.aggregates.items() if restored.aggregates.get(n) != v]
-            if differing and restored.aggregate_kind is not None:
-                refreshed = refresh_aggregates(conn)
-                restored = take_manifest(conn)
-                stale = [n for n, v in manifest.aggregates.items() if restored.aggregates.get(n) != v]
-        elif restored.aggregate_kind is not None:
-            # Nothing to compare with: make sure the aggregates match the restored rows.
-            refreshed = refresh_aggregates(conn)
-            restored = take_manifest(conn)
+    staging = _side_name(database, "restore", token())
+    staging_url = make_conninfo(url, dbname=staging)
+    staging_target, _ = _libpq_target(url, dbname=staging)
+    with _maintenance(url, where) as admin:
+        _create_database(admin, staging, owner)
+    try:
+        with _connect(staging_url, where, autocommit=True) as conn:
+            _prepare_extension(conn, manifest)
+            apply_every_run(conn, timezone="UTC")  # the roles the archive's grants name (cluster-wide)
+            conn.execute("SELECT timescaledb_pre_restore()")
+            try:
+                errors = _pg_restore(pg_restore, archive, staging_target, environ, password)
+            finally:
+                conn.execute("SELECT timescaledb_post_restore()")
+            if errors:
+                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                raise BackupError(f"pg_restore failed: {errors[0]}{more}; database {database} was not touched")
+            # --no-owner made the restoring superuser own everything: hand it to amber_writer again.
+            apply_every_run(conn, timezone="UTC")
+            conn.execute("ANALYZE")
+            restored, refreshed, stale = _verify(conn, manifest)
+        previous = _side_name(database, "before_restore", token()) if relations else None
+        with _maintenance(url, where) as admin:
+            _copy_database_settings(admin, database, staging)
+            _swap(admin, database, staging, previous)
+    except BaseException:
+        with contextlib.suppress(Exception), _maintenance(url, where) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(staging)))
+        raise
     return RestoreResult(
         manifest=manifest,
         restored=restored,
         replaced=bool(relations),
         refreshed=refreshed,
         stale_aggregates=stale,
-        restore_errors=errors,
+        previous=previous,
     )
+
+
+def _verify(conn: psycopg.Connection, manifest: Manifest | None) -> tuple[Manifest, list[str], list[str]]:
+    """(the restored database's manifest, aggregates refreshed, aggregates still differing); raises when a
+    table or hypertable differs from the archive's manifest."""
+    restored = take_manifest(conn)
+    refreshed: list[str] = []
+    stale: list[str] = []
+    if manifest is not None:
+        _check_tables(manifest, restored)
+        differing = [n for n, v in manifest.aggregates.items() if restored.aggregates.get(n) != v]
+        if differing and restored.aggregate_kind is not None:
+            refreshed = refresh_aggregates(conn)
+            restored = take_manifest(conn)
+            stale = [n for n, v in manifest.aggregates.items() if restored.aggregates.get(n) != v]
+    elif restored.aggregate_kind is not None:
+        # Nothing to compare with: make sure the aggregates match the restored rows.
+        refreshed = refresh_aggregates(conn)
+        restored = take_manifest(conn)
+    return restored, refreshed, stale
+
+
+def _check_archive(client: Client, archive: Path, environ: Mapping[str, str]) -> None:
+    """pg_restore --list reads the archive's table of contents: garbage or a cut-off header is refused
+    before any database is touched (a cut-off data section shows later, in the new database)."""
+    with open(archive, "rb") as source:
+        result = subprocess.run(
+            [client.path, "--list"], stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=_child_env(environ, None),
+        )
+    if result.returncode != 0:
+        reason = _client_error(result.stderr.decode("utf-8", "replace"), "pg_restore")
+        raise BackupError(f"{archive} is not a readable pg_dump archive ({reason}); nothing was changed")
+
+
+def _side_name(database: str, what: str, token: str) -> str:
+    """A database name next to `database` (63 bytes at most, PostgreSQL's limit)."""
+    suffix = f"_{what}_{token}"
+    return database.encode()[: 63 - len(suffix)].decode("utf-8", "ignore") + suffix
+
+
+@contextmanager
+def _maintenance(url: str, where: str) -> Iterator[psycopg.Connection]:
+    """A connection to the server's maintenance database: databases are created, renamed and dropped
+    from outside them."""
+    last: BaseException | None = None
+    for maintenance in MAINTENANCE_DATABASES:
+        try:
+            conn = connect(make_conninfo(url, dbname=maintenance), application_name=APPLICATION_NAME, autocommit=True)
+        except psycopg.OperationalError as exc:
+            last = exc
+            continue
+        with conn:
+            yield conn
+        return
+    raise BackupError(
+        f"no maintenance database ({', '.join(MAINTENANCE_DATABASES)}) reachable at {where} "
+        f"({_first_line(last) if last else 'none'}): restore needs one to create the new database"
+    )
+
+
+def _create_database(admin: psycopg.Connection, name: str, owner: str) -> None:
+    try:
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+    except psycopg.Error as exc:
+        raise BackupError(
+            f"cannot create the database to restore into: {_first_line(exc)}; restore as a role that may create "
+            "databases (the superuser)"
+        ) from exc
+
+
+def _copy_database_settings(admin: psycopg.Connection, source: str, target: str) -> None:
+    """ALTER DATABASE … SET values (jit = off from a migration) live outside the archive: carry them over."""
+    rows = admin.execute(
+        """
+        SELECT split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)
+        FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS c
+        WHERE d.datname = %s AND s.setrole = 0
+        """,
+        (source,),
+    ).fetchall()
+    for name, value in rows:
+        if name != "timescaledb.restoring":
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(target), sql.Identifier(name), sql.Literal(value)
+                )
+            )
+
+
+def _swap(admin: psycopg.Connection, database: str, staging: str, previous: str | None) -> None:
+    """Put `staging` in `database`'s place. The old database is renamed to `previous` (kept), or dropped
+    when it held nothing (`previous` None). If the second rename fails, the first is undone."""
+    aside = previous or _side_name(database, "empty", secrets.token_hex(4))
+    rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
+    try:
+        admin.execute(rename.format(sql.Identifier(database), sql.Identifier(aside)))
+    except psycopg.Error as exc:
+        raise BackupError(
+            f"cannot swap in the restored database: {_first_line(exc)}; stop every client of {database} and "
+            "restore again (nothing was changed)"
+        ) from exc
+    try:
+        admin.execute(rename.format(sql.Identifier(staging), sql.Identifier(database)))
+    except psycopg.Error as exc:
+        admin.execute(rename.format(sql.Identifier(aside), sql.Identifier(database)))
+        raise BackupError(f"cannot swap in the restored database: {_first_line(exc)}; nothing was changed") from exc
+    logger.info("restored database swapped in for %s%s", database, f"; the old one is {previous}" if previous else "")
+    if previous is None:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(aside)))
 
 
 def _refuse_other_sessions(conn: psycopg.Connection) -> None:
@@ -576,40 +701,6 @@ def _user_relations(conn: psycopg.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _recreate_database(url: str, database: str, where: str) -> None:
-    """DROP DATABASE and CREATE DATABASE with the same owner, from a maintenance database."""
-    last: BaseException | None = None
-    for maintenance in MAINTENANCE_DATABASES:
-        if maintenance == database:
-            continue
-        try:
-            admin = connect(make_conninfo(url, dbname=maintenance), application_name=APPLICATION_NAME, autocommit=True)
-        except psycopg.OperationalError as exc:
-            last = exc
-            continue
-        with admin:
-            owner = admin.execute(
-                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (database,)
-            ).fetchone()[0]
-            logger.info("replacing database %s (owner %s)", database, owner)
-            try:
-                admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(database)))
-                admin.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(owner))
-                )
-            except psycopg.Error as exc:
-                raise BackupError(
-                    f"cannot replace database {database}: {_first_line(exc)}; drop and create it yourself "
-                    "(dropdb, createdb) and restore into the empty database"
-                ) from exc
-        return
-    raise BackupError(
-        f"cannot replace database {database}: no maintenance database ({', '.join(MAINTENANCE_DATABASES)}) "
-        f"reachable at {where} ({_first_line(last) if last else 'none'}); drop and create it yourself (dropdb, "
-        "createdb) and restore into the empty database"
-    )
-
-
 def _require_extension_version(conn: psycopg.Connection, manifest: Manifest | None) -> None:
     wanted = manifest.timescaledb_version if manifest is not None else None
     if wanted is None:
@@ -644,19 +735,6 @@ def _prepare_extension(conn: psycopg.Connection, manifest: Manifest | None) -> N
         )
 
 
-def _run_reader_role_migration(conn: psycopg.Connection) -> None:
-    """Create amber_reader (cluster-wide) the way migrate does, so the archive's grants find it."""
-    from loader.migrate import expand, load_migrations, split_statements
-
-    for migration in load_migrations():
-        if migration.name.endswith("_reader_role"):
-            _version, license = _timescaledb(conn)
-            text = expand(migration.text, license=license or "apache", timezone="UTC", filename=migration.path.name)
-            for _line, statement in split_statements(text):
-                conn.execute(statement)
-            return
-
-
 def _pg_restore(
     client: Client, archive: Path, target: str, environ: Mapping[str, str], password: str | None
 ) -> list[str]:
@@ -678,7 +756,7 @@ def _pg_restore(
     return errors
 
 
-def _check_tables(manifest: Manifest, restored: Manifest, errors: list[str]) -> None:
+def _check_tables(manifest: Manifest, restored: Manifest) -> None:
     problems = []
     for name, expected in manifest.tables.items():
         got = restored.tables.get(name)
@@ -692,5 +770,4 @@ def _check_tables(manifest: Manifest, restored: Manifest, errors: list[str]) -> 
     if missing:
         problems.append(f"not hypertables after the restore: {', '.join(missing)}")
     if problems:
-        cause = f"; pg_restore said: {errors[0]}" if errors else ""
-        raise BackupError(f"restore verification failed: {'; '.join(problems[:3])}{cause}")
+        raise BackupError(f"restore verification failed: {'; '.join(problems[:3])}; the database was not touched")

@@ -45,7 +45,9 @@ def check_api(settings, make_client: Callable) -> Check:
     except AmberAuthError as exc:
         return Check("Amber API", FAIL, str(exc))
     except AmberError as exc:
-        return Check("Amber API", FAIL, f"{settings.api_base_url}: {exc}")
+        from amber.secret import redact_url
+
+        return Check("Amber API", FAIL, f"{redact_url(settings.api_base_url)}: {exc}")
     wanted = settings.site_ids
     names = ", ".join(f"{s.id} ({s.status}, {s.interval_length or '?'} min)" for s in sites)
     if wanted and (missing := sorted(set(wanted) - {s.id for s in sites})):
@@ -140,11 +142,13 @@ def run_checks(environ: Mapping[str, str], make_client: Callable | None = None) 
 def render(checks: Sequence[Check], file=None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     marks = {OK: "[green]OK[/]", WARN: "[yellow]WARN[/]", FAIL: "[red]FAIL[/]"}
     table = Table("check", "status", "detail", title="amber-home doctor", title_justify="left")
     for check in checks:
-        table.add_row(check.name, marks[check.status], check.detail)
+        # Text, not markup: a detail quoting "[/x]" from a server or a file is printed as it is.
+        table.add_row(Text(check.name), marks[check.status], Text(check.detail))
     Console(file=file or sys.stdout, width=120).print(table)
 
 

@@ -48,10 +48,17 @@ class Alert:
     annotations: Mapping[str, str] = field(default_factory=dict)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    fingerprint: str = ""  # Alertmanager's hash of the labels; "" when the payload has none
 
     @property
     def name(self) -> str:
         return self.labels.get("alertname", "")
+
+    @property
+    def key(self) -> tuple:
+        """Same for the same alert episode in the same state: a retried webhook repeats it exactly."""
+        identity = self.fingerprint or tuple(sorted(self.labels.items()))
+        return identity, self.status, self.starts_at
 
 
 def parse_payload(body: bytes) -> list[Alert]:
@@ -61,6 +68,8 @@ def parse_payload(body: bytes) -> list[Alert]:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8 JSON") from None
+    except RecursionError:  # [[[[…]]]] deeper than the interpreter's stack
+        raise PayloadError("body is not a webhook payload (JSON nested too deeply)") from None
     except json.JSONDecodeError as exc:
         raise PayloadError(f"body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(data, dict):
@@ -89,6 +98,7 @@ def _parse_alert(index: int, raw: Any) -> Alert:
         # Lenient: a time we cannot read only drops a line from the message.
         starts_at=_parse_time(raw.get("startsAt")),
         ends_at=_parse_time(raw.get("endsAt")),
+        fingerprint=raw["fingerprint"] if isinstance(raw.get("fingerprint"), str) else "",
     )
 
 

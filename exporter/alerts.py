@@ -12,8 +12,12 @@ POST an Alertmanager webhook payload (JSON, version 4):
     200  every alert was sent (one notification per firing or resolved alert)
     400  the body is not a webhook payload; a one-line reason follows
     401  ALERT_WEBHOOK_TOKEN is set and the `Authorization: Bearer …` header is missing or wrong
-    502  a notification service refused or failed: Alertmanager retries the whole group
+    502  a notification service refused, failed or missed the deadline: Alertmanager retries the group
     503  no notification service is configured
+Bounds: at most MAX_ALERTS notifications per request (the rest are summed up in one more); they are
+sent concurrently on a fixed pool of threads, and the answer comes by DEADLINE_S whatever the services
+do. A retried group does not notify twice: what was delivered is remembered per alert (fingerprint,
+status, start) for REMEMBER_S, far below Alertmanager's repeat_interval (6 h), so repeats still notify.
 Formatting lives in exporter/alert_format.py (pure). Notification URLs carry tokens: logs and
 responses name only their scheme ("ntfy") and a count, and Apprise's own log lines are scrubbed.
 
@@ -29,11 +33,14 @@ import logging
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import tzinfo
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -43,7 +50,8 @@ import apprise
 
 from amber.config import ConfigError, Settings
 from amber.secret import Secret, redact_url
-from exporter.alert_format import Notification, PayloadError, format_alert, parse_payload
+from exporter.alert_format import Alert, Notification, PayloadError, format_alert, parse_payload
+from exporter.server import REQUEST_TIMEOUT_S, BoundedThreads
 
 __all__ = [
     "ALERTS_PATH",
@@ -62,6 +70,10 @@ logger = logging.getLogger(__name__)
 ALERTS_PATH = "/alerts"
 DEFAULT_PORT = 9848
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a webhook with hundreds of alerts is still far below this
+MAX_ALERTS = 20  # notifications per request; groups are per alert name and site, so real ones are small
+DEADLINE_S = 20.0  # the answer comes by then; a delivery still running counts as failed (and is retried)
+DELIVERY_THREADS = 4
+REMEMBER_S = 30 * 60.0
 
 
 class DeliveryError(Exception):
@@ -196,11 +208,26 @@ class AppriseNotifier:
 class AlertRelay:
     """Checks the token, parses the payload, formats and sends one notification per alert."""
 
-    def __init__(self, notifier: Notifier, token: str | Secret | None = None, tz: tzinfo | None = None):
+    def __init__(
+        self,
+        notifier: Notifier,
+        token: str | Secret | None = None,
+        tz: tzinfo | None = None,
+        *,
+        deadline_s: float = DEADLINE_S,
+        remember_s: float = REMEMBER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._notifier = notifier
         secret = token.reveal() if isinstance(token, Secret) else token
         self._token = secret.encode() if secret else None
         self._tz = tz or ZoneInfo("Australia/Sydney")
+        self._deadline_s = deadline_s
+        self._remember_s = remember_s
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="alert-delivery")
+        self._delivered: dict[tuple, float] = {}  # Alert.key -> when it was delivered (clock)
+        self._lock = threading.Lock()
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """Answer one POST: (HTTP status, plain-text body). `headers` keys may be any case."""
@@ -212,24 +239,53 @@ class AlertRelay:
         except PayloadError as exc:
             logger.warning("rejected an alert webhook: %s", exc)
             return 400, f"{exc}\n".encode()
-        failed = 0
-        for alert in alerts:
-            try:
-                self._notifier.send(format_alert(alert, self._tz))
-            except NoServicesError as exc:
+        todo = [(key, note) for key, note in self._notifications(alerts) if not self._was_delivered(key)]
+        already = len(alerts) - len(todo) if len(alerts) <= MAX_ALERTS else 0
+        futures: dict[Future, tuple] = {self._pool.submit(self._notifier.send, note): key for key, note in todo}
+        done, late = wait(futures, timeout=self._deadline_s)
+        failed = len(late)
+        for future in late:  # a late success still counts: the retry must not send it again
+            future.add_done_callback(lambda f, key=futures[future]: f.exception() is None and self._remember(key))
+        for future in done:
+            exc = future.exception()
+            if exc is None:
+                self._remember(futures[future])
+            elif isinstance(exc, NoServicesError):
                 logger.error("cannot relay alerts: %s", exc)
                 return 503, f"{exc}\n".encode()
-            except DeliveryError as exc:
+            else:
                 failed += 1
-                logger.warning("could not deliver %s (%s): %s", alert.name or "alert", alert.status, exc)
+                reason = exc if isinstance(exc, DeliveryError) else type(exc).__name__
+                logger.warning("could not deliver a notification: %s", reason)
         names = ", ".join(sorted({f"{a.name} {a.status}" for a in alerts})) or "no alerts"
         if failed:
             logger.error(
-                "%d of %d notifications failed (%s); Alertmanager will retry", failed, len(alerts), names
+                "%d of %d notifications failed or were late (%s); Alertmanager will retry", failed, len(todo), names
             )
-            return 502, f"{failed} of {len(alerts)} notifications failed; retry later\n".encode()
-        logger.info("relayed %d notification(s): %s", len(alerts), names)
-        return 200, f"sent {len(alerts)} notification(s)\n".encode()
+            return 502, f"{failed} of {len(todo)} notifications failed; retry later\n".encode()
+        logger.info("relayed %d notification(s): %s", len(todo), names)
+        note = f"; {already} already sent" if already else ""
+        return 200, f"sent {len(todo)} notification(s){note}\n".encode()
+
+    def _notifications(self, alerts: list[Alert]) -> list[tuple[tuple, Notification]]:
+        """(key, notification) per alert; beyond MAX_ALERTS, the rest summed up in one."""
+        if len(alerts) <= MAX_ALERTS:
+            return [(a.key, format_alert(a, self._tz)) for a in alerts]
+        shown, rest = alerts[: MAX_ALERTS - 1], alerts[MAX_ALERTS - 1 :]
+        names = ", ".join(sorted({f"{a.name or 'alert'} {a.status}" for a in rest}))
+        summary = Notification(f"{len(rest)} more alerts", f"{names} (see Alertmanager for each)", "warning")
+        return [(a.key, format_alert(a, self._tz)) for a in shown] + [(("more", *(a.key for a in rest)), summary)]
+
+    def _was_delivered(self, key: tuple) -> bool:
+        now = self._clock()
+        with self._lock:
+            for old in [k for k, at in self._delivered.items() if now - at > self._remember_s]:
+                del self._delivered[old]
+            return key in self._delivered
+
+    def _remember(self, key: tuple) -> None:
+        with self._lock:
+            self._delivered[key] = self._clock()
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
@@ -271,7 +327,7 @@ def _text_headers(body: bytes) -> list[tuple[str, str]]:
 # --- standalone server ---------------------------------------------------------------------------
 
 
-def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
+def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> HTTPServer:
     """An http.server answering POST /alerts (and GET /-/healthy); call serve_forever() on it.
     Port 0 picks a free port: read it from server.server_address."""
 
@@ -299,7 +355,9 @@ def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) ->
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
             logger.debug("%s " + format, self.address_string(), *args)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    Handler.timeout = REQUEST_TIMEOUT_S
+    server_class = type("_RelayServer", (BoundedThreads, HTTPServer), {"allow_reuse_address": True})
+    return server_class((host, port), Handler)
 
 
 # --- configuration and entry point ---------------------------------------------------------------

@@ -124,13 +124,13 @@ class AmberCollector(Collector):
         info = GaugeMetricFamily(
             "amber_site_info",
             f"Amber site (from /sites; value always 1). {_CACHED}",
-            labels=["site_id", "nmi", "network", "state", "status", "interval_length_minutes"],
+            # No NMI: Prometheus and Grafana's Explore serve every label to anonymous viewers, and the NMI
+            # identifies the household's meter to the network and retailer (SECURITY.md).
+            labels=["site_id", "network", "state", "status", "interval_length_minutes"],
         )
         for entry in snap.sites:
             site = entry.site
-            info.add_metric(
-                [site.id, site.nmi, site.network or "", entry.state or "unknown", site.status, str(entry.resolution)], 1
-            )
+            info.add_metric([site.id, site.network or "", entry.state or "unknown", site.status, str(entry.resolution)], 1)
         yield info
 
         ch = ["site_id", "channel"]
@@ -285,6 +285,16 @@ class AmberCollector(Collector):
                 for outcome in outcomes:
                     requests.add_metric([endpoint, outcome], float(by_outcome.get(outcome, 0)))
             yield requests
+            dropped = CounterMetricFamily(
+                "amber_api_dropped_intervals",
+                "Intervals from the Amber API that this exporter's client dropped because their data was impossible "
+                f"(a number that is not finite, endTime not after startTime, a duration out of range). {_CACHED}",
+                labels=["endpoint"],
+            )
+            by_endpoint = self._api_stats().get("dropped_intervals", {})
+            for endpoint in list(ENDPOINTS) + sorted(set(by_endpoint) - set(ENDPOINTS)):
+                dropped.add_metric([endpoint], float(by_endpoint.get(endpoint, 0)))
+            yield dropped
         if self._budget is not None:
             yield GaugeMetricFamily(
                 "amber_rate_limit_remaining",

@@ -13,6 +13,11 @@ Routes
 
 Every answer is built from the Snapshot and the registry's in-process collectors: nothing here calls
 the Amber API or the database, and an upstream failure never turns into a 5xx.
+
+Bounds (a LAN visitor must not be able to exhaust the process): at most MAX_WORKERS connections are
+served at once, each by its own thread (one more is answered 503 and closed at once), and a connection
+that sends nothing for REQUEST_TIMEOUT_S is closed. A request that raises is one log line and a 500
+without a traceback.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ import html
 import json
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -35,6 +40,9 @@ from prometheus_client.registry import CollectorRegistry
 from exporter.snapshot import Snapshot, SnapshotStore
 
 logger = logging.getLogger(__name__)
+
+MAX_WORKERS = 16
+REQUEST_TIMEOUT_S = 10.0
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -101,6 +109,14 @@ class ExporterApp:
         self._alerts = alerts or _relay_missing
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            return self._route(environ, start_response)
+        except Exception as exc:  # one line, never a traceback to the client or a log full of them
+            logger.error("%s %s failed: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), type(exc).__name__)
+            return self._answer(start_response, 500, "text/plain; charset=utf-8", b"internal error\n",
+                                exc_info=sys.exc_info())  # fmt: skip
+
+    def _route(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/alerts":
@@ -118,18 +134,52 @@ class ExporterApp:
         return self._answer(start_response, 404, "text/plain; charset=utf-8", b"not found: try /metrics\n")
 
     @staticmethod
-    def _answer(start_response, status: int, content_type: str, body: bytes, extra=()) -> list[bytes]:
+    def _answer(start_response, status: int, content_type: str, body: bytes, extra=(), exc_info=None) -> list[bytes]:
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra]
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers, *([exc_info] if exc_info else []))
         return [body]
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a slow client never holds up shutdown
+class BoundedThreads:
+    """socketserver mix-in: a thread per connection, at most `max_workers` at once. Beyond that a
+    connection is answered 503 and closed at once, so stalled clients cannot pile up threads."""
+
+    max_workers = MAX_WORKERS
+    _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+    def process_request(self: Any, request: socket.socket, client_address: Any) -> None:
+        if "_slots" not in self.__dict__:
+            self._slots = threading.BoundedSemaphore(self.max_workers)
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(self._BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True).start()
+
+    def _serve_one(self: Any, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's default prints a traceback to stderr; a dropped or timed-out client is routine.
+        logger.debug("connection from %s ended: %s", client_address, sys.exc_info()[1])
+
+
+class _ThreadingServer(BoundedThreads, WSGIServer):
     allow_reuse_address = True
 
 
 class _QuietHandler(WSGIRequestHandler):
+    timeout = REQUEST_TIMEOUT_S  # per socket read: a client that stalls is dropped
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
         logger.debug("%s " + format, self.address_string(), *args)
 

@@ -315,7 +315,15 @@ class _Backfill:
             window_started = self.monotonic()
             budget_free = self._rate_state().remaining - self.client.budget.reserve > 0
             attempts_before = self.tally.requests + self._client_retries()
-            outcome = self._window(site, window)
+            try:
+                outcome = self._window(site, window)
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                # The database refused this window's data (the parser drops what it knows to be impossible;
+                # this is whatever it does not know yet): skip it, keep going, a rerun retries it.
+                logger.error("%s: the database refused its data (%s); skipped — run the backfill again to retry it",
+                             window, _first_line(exc))  # fmt: skip
+                self.tally.failed.append(window)
+                continue
             if outcome is None:
                 self.tally.failed.append(window)
                 consecutive_failures += 1

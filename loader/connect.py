@@ -2,7 +2,8 @@
 
 Every Amber-Home service connects through `connect()`: the `application_name` (e.g. "amber-home loader")
 tells an operator which service holds a lock or runs a slow query. The URL may be a `Secret`
-(amber.config keeps DATABASE_URL in one); it is revealed only here, where it is handed to libpq.
+(amber.config keeps DATABASE_URL in one); it is revealed only here, where it is handed to libpq, and a
+URL libpq cannot parse is refused without quoting it (libpq's own message would quote the password).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 __all__ = ["connect"]
 
@@ -28,6 +30,13 @@ def connect(
 ) -> psycopg.Connection:
     """A new connection to `url`; keyword arguments override the URL's own parameters."""
     conninfo = url if isinstance(url, str) else url.reveal()
+    try:
+        conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        # libpq's message quotes the part it could not parse, which is usually the password.
+        raise psycopg.ProgrammingError(
+            "the database URL is not valid: percent-encode spaces and % in it (space as %20, % as %25)"
+        ) from None
     return psycopg.connect(
         conninfo,
         application_name=application_name,

@@ -1,6 +1,7 @@
 """Apply the SQL migrations in sql/ to a TimescaleDB database: in order, once each, forward only.
 
-    migrate(url_or_conn, timezone="Australia/Sydney", reader_password=None) -> names applied
+    migrate(url_or_conn, timezone="Australia/Sydney", writer_password=None, reader_password=None) -> names applied
+    apply_every_run(conn, timezone=…)          re-run the `every-run` files (roles and grants; restore uses it)
     migration_status(conn) -> MigrationStatus   (what `amber-home doctor` reports)
 
 Files
@@ -14,11 +15,18 @@ Transactions
     A file runs in one transaction together with its schema_migrations row, unless a line of its
     opening comment says `-- migrate: no-transaction` (for statements PostgreSQL refuses inside a
     transaction, e.g. CREATE INDEX CONCURRENTLY); then each statement commits on its own and the row
-    is written last.
+    is written last. A line `-- migrate: every-run` marks a file (the roles and grants) that runs again,
+    unrecorded, after every migrate that applied a later file: it hands the new objects to their owner.
+
+Roles
+    migrate needs the superuser (CREATE EXTENSION, DDL, roles). It gives amber_writer and amber_reader
+    LOGIN and a password when configured with one (sent as a SCRAM verifier); a role without a
+    configured password keeps none, so it cannot log in with a password.
 
 Concurrency
     Compose starts several services that each migrate at start-up; a session-level advisory lock
-    (MIGRATION_LOCK_KEY) makes them take turns, so the later ones find nothing to do.
+    (MIGRATION_LOCK_KEY) makes them take turns, so the later ones find nothing to do. Waiting for it
+    ends after LOCK_WAIT_S with a one-line error naming who holds it.
 
 Extension updates
     A newer TimescaleDB image ships a newer extension library than the database was created with; the
@@ -91,12 +99,15 @@ logger = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 APPLICATION_NAME = "amber-home migrate"
 READER_ROLE = "amber_reader"
+WRITER_ROLE = "amber_writer"
+LOCK_WAIT_S = 120.0
 # Any fixed bigint works; this one spells "amberMig" so it is recognisable in pg_locks.
 MIGRATION_LOCK_KEY = int.from_bytes(b"amberMig", "big")
 LICENSES = ("timescale", "apache")
 
 _FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<purpose>[a-z0-9_]+)\.sql$")
 _NO_TRANSACTION_RE = re.compile(r"^--\s*migrate:\s*no-transaction\s*$", re.MULTILINE)
+_EVERY_RUN_RE = re.compile(r"^--\s*migrate:\s*every-run\b", re.MULTILINE)
 _PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _DOLLAR_TAG_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _SECTION_RE = re.compile(r"^\s*--\s*@(if|else|end)\b\s*(\S*)\s*$")
@@ -122,6 +133,10 @@ class Migration:
     @property
     def transactional(self) -> bool:
         return _NO_TRANSACTION_RE.search(_opening_comment(self.text)) is None
+
+    @property
+    def every_run(self) -> bool:
+        return _EVERY_RUN_RE.search(_opening_comment(self.text)) is not None
 
 
 @dataclass(frozen=True)
@@ -327,28 +342,41 @@ def migrate(
     url_or_conn: str | _Revealable | psycopg.Connection,
     *,
     timezone: str,
+    writer_password: str | _Revealable | None = None,
     reader_password: str | _Revealable | None = None,
     sql_dir: Path = SQL_DIR,
+    lock_wait_s: float = LOCK_WAIT_S,
 ) -> list[str]:
     """Apply the pending migrations; return their names (empty when the database is up to date).
 
     `timezone` (AMBER_TIMEZONE) defines the local days and months of the aggregates and is recorded in
     amber_settings; once they exist, a different value only logs a warning (doctor reports it).
-    With a (non-empty) `reader_password`, the role amber_reader gets LOGIN and that password (sent as a SCRAM
-    verifier, so the server never sees or logs the password itself). A connection passed in must be
+    With a (non-empty) `writer_password` / `reader_password`, the role amber_writer / amber_reader gets
+    LOGIN and that password (sent as a SCRAM verifier, so the server never sees or logs the password
+    itself); without one the role is left as it is (created without LOGIN). A connection passed in must be
     idle (not inside a transaction); it is left open and in its original autocommit mode.
     """
     migrations = load_migrations(sql_dir)
     if not isinstance(url_or_conn, psycopg.Connection):
         update_extension(url_or_conn)
     with _session(url_or_conn) as conn:
-        with _advisory_lock(conn):
+        with _advisory_lock(conn, lock_wait_s):
             # Before anything else: the license, which selects the SQL, needs the extension loaded.
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             license = conn.execute("SHOW timescaledb.license").fetchone()[0]
             applied = _applied_checksums(conn)
             _check_unchanged(migrations, applied)
             pending = [m for m in migrations if m.version not in applied]
+            if not _is_superuser(conn):
+                # The services (amber_writer) migrate at start too: up to date, that is all they may do.
+                if pending:
+                    raise MigrationError(
+                        f"{len(pending)} migration(s) pending and {conn.info.user} is not a superuser: run amber-home "
+                        "migrate with the superuser's DATABASE_URL first"
+                    )
+                if writer_password or reader_password:
+                    logger.info("role passwords are left to amber-home migrate as the superuser")
+                return []
             if pending:
                 _check_timezone(conn, timezone)
             else:
@@ -357,8 +385,13 @@ def migrate(
             for migration in pending:
                 _apply(conn, migration, license=license, timezone=timezone)
                 names.append(migration.name)
-            if reader_password:  # None or empty: leave the role as it is
-                _set_reader_password(conn, reader_password)
+            if pending:
+                last = pending[-1].version
+                again = [m for m in migrations if m.every_run and m.version < last]
+                _apply_again(conn, again, license=license, timezone=timezone)
+            for role, password in ((WRITER_ROLE, writer_password), (READER_ROLE, reader_password)):
+                if password:  # None or empty: leave the role as it is
+                    _set_password(conn, role, password)
     return names
 
 
@@ -374,10 +407,8 @@ def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None
             except psycopg.errors.UndefinedObject:
                 return None  # not installed yet: CREATE EXTENSION will install the newest version
             except psycopg.errors.InsufficientPrivilege:
-                logger.warning(
-                    "the TimescaleDB extension was not updated: this role does not own it; run migrate as the "
-                    "database superuser (POSTGRES_USER)"
-                )
+                # Services that migrate at start-up as amber_writer: the superuser's migrate updates it.
+                logger.debug("the TimescaleDB extension is not this role's to update; migrate as the superuser does it")
                 return None
             except psycopg.Error as exc:
                 # Two migrators updating at once: the loser's catalog update fails; the retry finds it done.
@@ -391,6 +422,27 @@ def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None
         logger.info("updated the TimescaleDB extension to %s (the server's library is newer)", version)
         return version
     return None
+def apply_every_run(conn: psycopg.Connection, *, timezone: str, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Run the `every-run` files (roles, grants, ownership) on an autocommit connection as the superuser,
+    without recording them; restore uses it before and after pg_restore. Returns their names."""
+    license = conn.execute("SHOW timescaledb.license").fetchone()[0]
+    again = [m for m in load_migrations(sql_dir) if m.every_run]
+    _apply_again(conn, again, license=license, timezone=timezone)
+    return [m.name for m in again]
+
+
+def _apply_again(conn: psycopg.Connection, migrations: list[Migration], *, license: str, timezone: str) -> None:
+    for migration in migrations:
+        logger.info("running %s again (every-run)", migration.path.name)
+        statements = split_statements(
+            expand(migration.text, license=license, timezone=timezone, filename=migration.path.name)
+        )
+        with conn.transaction():
+            _run(conn, migration.path.name, statements)
+
+
+def _is_superuser(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
 
 
 @contextmanager
@@ -411,15 +463,37 @@ def _session(url_or_conn) -> Iterator[psycopg.Connection]:
 
 
 @contextmanager
-def _advisory_lock(conn: psycopg.Connection) -> Iterator[None]:
+def _advisory_lock(conn: psycopg.Connection, wait_s: float) -> Iterator[None]:
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()[0]:
         logger.info("another migrator is running; waiting for it to finish")
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        # lock_timeout bounds the wait: a session holding the key forever cannot hang every start-up.
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(wait_s * 1000)}ms")))
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            raise MigrationError(
+                f"waited {wait_s:g} s for migrate's lock, held by {_lock_holder(conn)}: wait for it to finish, "
+                "or end that session (SELECT pg_terminate_backend(pid)) and run migrate again"
+            ) from None
+        finally:
+            conn.execute("RESET lock_timeout")
     try:
         yield
     finally:
         if not conn.closed:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _lock_holder(conn: psycopg.Connection) -> str:
+    row = conn.execute(
+        """
+        SELECT a.pid, a.usename, coalesce(nullif(a.application_name, ''), 'no application name')
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = %s
+        """,
+        (MIGRATION_LOCK_KEY,),
+    ).fetchone()
+    return f"pid {row[0]} ({row[1]}, {row[2]})" if row else "another session"
 
 
 def _applied_checksums(conn: psycopg.Connection) -> dict[int, str]:
@@ -488,18 +562,16 @@ def _run(conn: psycopg.Connection, filename: str, statements: list[tuple[int, st
             raise MigrationError(f"{filename}:{line}: {message} (in: {first})") from exc
 
 
-def _set_reader_password(conn: psycopg.Connection, password: str | _Revealable) -> None:
+def _set_password(conn: psycopg.Connection, role: str, password: str | _Revealable) -> None:
     secret = password if isinstance(password, str) else password.reveal()
     # libpq hashes locally: only the verifier travels, so log_statement cannot capture the password.
-    verifier = conn.pgconn.encrypt_password(secret.encode(), READER_ROLE.encode(), b"scram-sha-256").decode()
+    verifier = conn.pgconn.encrypt_password(secret.encode(), role.encode(), b"scram-sha-256").decode()
     try:
-        conn.execute(
-            sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(READER_ROLE), sql.Literal(verifier))
-        )
+        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier)))
     except psycopg.Error as exc:
         # Not chained: keep the statement (with the verifier) out of tracebacks.
-        raise MigrationError(f"could not set the {READER_ROLE} password: {exc.diag.message_primary}") from None
-    logger.info("set LOGIN and a password on role %s", READER_ROLE)
+        raise MigrationError(f"could not set the {role} password: {exc.diag.message_primary}") from None
+    logger.info("set LOGIN and a password on role %s", role)
 
 
 # --- status -----------------------------------------------------------------------------------------

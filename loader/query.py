@@ -5,7 +5,8 @@ by channel, and a user's own SQL.
     costs(conn, days, zone=, until=, site=)               -> Result: daily cost from cost_daily
     prices(conn, days, zone=, until=, site=, channel=)    -> Result: hour-of-day profile from price_hourly
     usage(conn, days, zone=, until=, site=)               -> Result: daily kWh per channel from cost_daily
-    run_sql(conn, statement, timeout_s=)                  -> Result: one statement, READ ONLY, rolled back
+    with run_sql(conn, statement, timeout_s=) as table:   one statement, READ ONLY, rolled back; the
+        ...                                               table's rows stream from the server meanwhile
 
 "The last N days" are the N local calendar days ending on `until` (default: today in AMBER_TIMEZONE).
 Each function returns `Table`s (loader/table_format.py) holding the database's own values and units —
@@ -16,12 +17,17 @@ window (and where the newest data is), or aggregates not refreshed since rows we
 Days in cost_daily are the local days of the zone recorded in amber_settings when the aggregates
 were created; `recorded_timezone()` lets the caller warn when AMBER_TIMEZONE has changed since.
 Nothing here writes: the caller connects with default_transaction_read_only=on, and run_sql adds
-its own read-only transaction that it always rolls back.
+its own read-only transaction that it always rolls back. For the user's SQL that is a courtesy (clear
+messages): `amber-home query sql` connects as amber_reader, whose privileges are what refuse writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -504,14 +510,16 @@ def summary(
 # --- the user's SQL ------------------------------------------------------------------------------------
 
 
-def run_sql(conn: psycopg.Connection, statement: str, *, timeout_s: float | None = None) -> Result:
-    """Run ONE statement in a READ ONLY transaction that is always rolled back; return its rows.
+@contextmanager
+def run_sql(conn: psycopg.Connection, statement: str, *, timeout_s: float | None = None) -> Iterator[Table]:
+    """Run ONE statement in a READ ONLY transaction that is always rolled back; yield its result as a
+    Table whose rows are an iterator streaming from the server (bounded memory for any result size):
+    consume it inside the `with`. A statement without rows yields a Table with its command tag.
 
-    Safety does not rest on the statement's text: the transaction is read-only before the statement
-    runs, a first query takes the snapshot (after which PostgreSQL refuses to make it read-write:
-    "transaction read-write mode must be set before any query"), the statement is sent as a prepared
-    statement (PostgreSQL refuses several commands in one, so "COMMIT; INSERT …" cannot run), and
-    the transaction ends in ROLLBACK. The connection must not be in autocommit mode."""
+    The transaction is read-only before the statement runs, a first query takes the snapshot (after
+    which PostgreSQL refuses to make it read-write), and the statement goes through the extended query
+    protocol, which refuses several commands in one ("COMMIT; INSERT …"). The connection must not be in
+    autocommit mode. COPY is refused (QueryError): its data does not come as rows."""
     if conn.autocommit:
         raise ValueError("run_sql needs a connection with autocommit off")
     with conn.transaction(force_rollback=True):
@@ -522,9 +530,21 @@ def run_sql(conn: psycopg.Connection, statement: str, *, timeout_s: float | None
             )
         conn.execute("SELECT 1")
         cursor = conn.cursor()
-        cursor.execute(statement, prepare=True)
-        if cursor.description is None:
-            return Result((Table("result", "", (), (), status=cursor.statusmessage or "(empty statement)"),))
+        # Single-row mode: rows arrive one at a time, none is kept after it is written.
+        rows = cursor.stream(statement)
+        try:
+            first = next(rows, None)
+        except psycopg.ProgrammingError as exc:
+            if "COPY" in str(exc):
+                conn.close()  # the server is sending COPY data: end the session rather than drain it
+                raise QueryError(
+                    "`amber-home query sql` cannot run COPY; SELECT the rows with --format csv instead"
+                ) from None
+            if "didn't produce a result" not in str(exc):
+                raise
+            # It ran and returned no rows (SET, DO, …); stream() keeps no command tag, so name it.
+            yield Table("result", "", (), (), status=_command_word(statement))
+            return
         keys: list[str] = []
         for column in cursor.description:
             key, n = column.name, 1
@@ -532,10 +552,13 @@ def run_sql(conn: psycopg.Connection, statement: str, *, timeout_s: float | None
                 n += 1
                 key = f"{column.name}_{n}"
             keys.append(key)
-        rows = tuple(cursor.fetchall())
-    columns = tuple(Column(key, key, "auto") for key in keys)
-    count = len(rows)
-    return Result((Table("result", "", columns, rows, note=f"({count} row{'' if count == 1 else 's'})"),))
+        columns = tuple(Column(key, key, "auto") for key in keys)
+        yield Table("result", "", columns, itertools.chain(() if first is None else (first,), rows))
+
+
+def _command_word(statement: str) -> str:
+    code = re.sub(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", "", statement, flags=re.DOTALL)
+    return (code.split() or ["(empty statement)"])[0].upper()
 
 
 def database_message(exc: psycopg.Error, *, reader: bool = False) -> str:

@@ -31,7 +31,7 @@ import csv
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TextIO
@@ -58,7 +58,7 @@ class Table:
     name: str  # json key when several tables are printed together
     title: str  # shown above the human table
     columns: tuple[Column, ...]
-    rows: tuple[tuple[Any, ...], ...]
+    rows: Iterable[tuple[Any, ...]]  # a tuple; or (query sql) an iterator, read once: csv and json stream it
     footer: tuple[Any, ...] | None = None  # totals row, human table only
     note: str | None = None  # one line under the human table
     status: str | None = None  # a statement without a result set (SET, …): its command tag
@@ -304,22 +304,25 @@ def json_text(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def _json_records(table: Table, zone: ZoneInfo) -> str:
-    if table.status is not None or not table.rows:
-        return "[]"
-    lines = []
-    for row in table.rows:
+def _write_json_records(table: Table, out: TextIO, zone: ZoneInfo) -> None:
+    """The table as a JSON array of objects, written row by row (a streamed result is never held)."""
+    separator = "[\n"
+    for row in () if table.status is not None else table.rows:
         fields = ", ".join(
             f"{json.dumps(c.key)}: {json_text(_machine_value(value, c.kind, zone))}"
             for value, c in zip(row, table.columns)
         )
-        lines.append("  {" + fields + "}")
-    return "[\n" + ",\n".join(lines) + "\n]"
+        out.write(f"{separator}  {{{fields}}}")
+        separator = ",\n"
+    out.write("[]" if separator == "[\n" else "\n]")
 
 
 def render_json(tables: Sequence[Table], out: TextIO, *, zone: ZoneInfo) -> None:
     if len(tables) == 1:
-        out.write(_json_records(tables[0], zone) + "\n")
+        _write_json_records(tables[0], out, zone)
+        out.write("\n")
         return
-    parts = [f"{json.dumps(table.name)}: {_json_records(table, zone)}" for table in tables]
-    out.write("{\n" + ",\n".join(parts) + "\n}\n")
+    for number, table in enumerate(tables):
+        out.write(f"{',' if number else '{'}\n{json.dumps(table.name)}: ")
+        _write_json_records(table, out, zone)
+    out.write("\n}\n")

@@ -134,7 +134,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             plan = prepare_backfill(client, settings.database_url, start_date=start, site_ids=site_ids)
             _print_plan(plan, client.budget)
             return 0
-        migrate(settings.database_url, timezone=settings.timezone_name, reader_password=settings.reader_password)
+        migrate(settings.database_url, timezone=settings.timezone_name, writer_password=settings.writer_password,
+                reader_password=settings.reader_password)
         result = run_backfill(
             client, settings.database_url, start_date=start, site_ids=site_ids, progress=make_progress(sys.stderr)
         )

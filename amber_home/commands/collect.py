@@ -64,7 +64,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         conn = connect(settings.database_url, application_name=APPLICATION_NAME, autocommit=True)
         if not migrated:
             try:
-                applied = migrate(conn, timezone=settings.timezone_name, reader_password=settings.reader_password)
+                applied = migrate(conn, timezone=settings.timezone_name, writer_password=settings.writer_password,
+                                  reader_password=settings.reader_password)
                 record_bill_settings(conn, settings)
             except BaseException:
                 conn.close()

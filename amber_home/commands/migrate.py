@@ -30,6 +30,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         applied = migrate(
             settings.database_url,
             timezone=settings.timezone_name,
+            writer_password=settings.writer_password,
             reader_password=settings.reader_password,
         )
         with connect(settings.database_url, application_name="amber-home migrate") as conn:

@@ -9,9 +9,12 @@
     amber-home query plan                         the cheapest window ahead for each AMBER_LOADS load
     amber-home query sql "SELECT …"               one statement, read-only ("-" reads it from stdin)
 
-Everything runs read-only. `sql` runs in a READ ONLY transaction that is rolled back, logged in as
-the read-only role amber_reader when AMBER_READER_PASSWORD is set (same host and database as
-DATABASE_URL), otherwise on DATABASE_URL's own user. Days and hours are local to AMBER_TIMEZONE.
+Everything runs read-only. `sql` always logs in as the read-only role amber_reader (same host and
+database as DATABASE_URL; the password is AMBER_READER_PASSWORD, or DATABASE_URL's own when it names
+amber_reader), whatever DATABASE_URL's user is: its privileges, not the READ ONLY transaction around the
+statement, are what refuse writes, files and programs. Its rows stream to the output (csv and json
+hold no result in memory; the table format shows the first MAX_TABLE_ROWS). Days and hours are local
+to AMBER_TIMEZONE.
 The SQL and result shapes live in loader/query.py, the formats in loader/table_format.py.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,6 +30,7 @@ from collections.abc import Mapping, Sequence
 APPLICATION_NAME = "amber-home query"
 READER_ROLE = "amber_reader"
 DEFAULT_TIMEOUT_S = 60.0
+MAX_TABLE_ROWS = 10_000  # the table format aligns columns, so it holds its rows: beyond this, csv or json
 MAX_DAYS = 3660  # ten years
 
 
@@ -127,8 +132,6 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = build_parser().parse_args(argv)
 
     import psycopg
-    from psycopg.conninfo import make_conninfo
-
     from amber.config import load_settings_or_exit
     from amber.secret import redact_url
     from loader import query
@@ -149,10 +152,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         if not statement.strip():
             print("error: the SQL statement is empty", file=sys.stderr)
             return 2
-    as_reader = args.what == "sql" and settings.reader_password is not None
+    as_reader = args.what == "sql"
     url = settings.database_url.reveal()
     if as_reader:
-        url = make_conninfo(url, user=READER_ROLE, password=settings.reader_password.reveal())
+        url = reader_conninfo(url, settings.reader_password.reveal() if settings.reader_password else None)
     timeout_ms = int((args.timeout if args.what == "sql" else DEFAULT_TIMEOUT_S) * 1000)
     options = query.session_options(zone, timeout_ms=timeout_ms)
     try:
@@ -161,8 +164,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if as_reader:
             print(
-                f"error: cannot log in to {where} as {READER_ROLE}: {reason}; AMBER_READER_PASSWORD is set, so "
-                f"`sql` uses that role — run amber-home migrate to give it this password, or unset the variable",
+                f"error: cannot log in to {where} as {READER_ROLE}: {reason}; `sql` always runs as that role — "
+                "set AMBER_READER_PASSWORD to the password amber-home migrate gave it",
                 file=sys.stderr,
             )
         else:
@@ -173,53 +176,44 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             )
         return 1
 
+    if statement is not None:
+        with conn:
+            return _run_sql(conn, statement, args, where=where, zone=zone)
+
     warning = None
     with conn:
         try:
-            if statement is not None:
-                result = query.run_sql(conn, statement, timeout_s=args.timeout)
+            query.check_schema(conn)
+            recorded = query.recorded_timezone(conn)
+            if recorded and recorded != zone.key:
+                warning = (
+                    f"warning: the aggregates' days are local to {recorded} (recorded by migrate) but "
+                    f"AMBER_TIMEZONE is {zone.key}; daily figures follow {recorded}"
+                )
+            until = args.until or now.astimezone(zone).date()
+            if args.what == "summary":
+                result = query.summary(conn, zone=zone, now=now, until=until, site=args.site)
+            elif args.what == "costs":
+                result = query.costs(conn, args.days, zone=zone, until=until, site=args.site)
+            elif args.what == "bill":
+                from loader.bill import bill
+
+                result = bill(conn, args.periods, zone=zone, until=until, site=args.site, daily=args.daily)
+            elif args.what == "compare":
+                from loader.compare import compare
+
+                result = compare(conn, args.n, zone=zone, until=until, site=args.site, by=args.by)
+            elif args.what == "plan":
+                from loader.plan import plan
+
+                result = plan(conn, settings.loads or (), zone=zone, now=now, site=args.site)
+            elif args.what == "prices":
+                channel = None if args.channel == "all" else args.channel
+                result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)
             else:
-                query.check_schema(conn)
-                recorded = query.recorded_timezone(conn)
-                if recorded and recorded != zone.key:
-                    warning = (
-                        f"warning: the aggregates' days are local to {recorded} (recorded by migrate) but "
-                        f"AMBER_TIMEZONE is {zone.key}; daily figures follow {recorded}"
-                    )
-                until = args.until or now.astimezone(zone).date()
-                if args.what == "summary":
-                    result = query.summary(conn, zone=zone, now=now, until=until, site=args.site)
-                elif args.what == "costs":
-                    result = query.costs(conn, args.days, zone=zone, until=until, site=args.site)
-                elif args.what == "bill":
-                    from loader.bill import bill
-
-                    result = bill(conn, args.periods, zone=zone, until=until, site=args.site, daily=args.daily)
-                elif args.what == "compare":
-                    from loader.compare import compare
-
-                    result = compare(conn, args.n, zone=zone, until=until, site=args.site, by=args.by)
-                elif args.what == "plan":
-                    from loader.plan import plan
-
-                    result = plan(conn, settings.loads or (), zone=zone, now=now, site=args.site)
-                elif args.what == "prices":
-                    channel = None if args.channel == "all" else args.channel
-                    result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)
-                else:
-                    result = query.usage(conn, args.days, zone=zone, until=until, site=args.site)
-        except query.QueryError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        except psycopg.OperationalError as exc:
-            if conn.closed or conn.broken:
-                print(f"error: lost the connection to {where}: {query.database_message(exc)}", file=sys.stderr)
-            else:
-                print(f"error: {query.database_message(exc, reader=as_reader)}", file=sys.stderr)
-            return 1
-        except psycopg.Error as exc:
-            print(f"error: {query.database_message(exc, reader=as_reader)}", file=sys.stderr)
-            return 1
+                result = query.usage(conn, args.days, zone=zone, until=until, site=args.site)
+        except (query.QueryError, psycopg.Error) as exc:
+            return _fail(exc, conn, where)
 
     if warning:
         print(warning, file=sys.stderr)
@@ -236,6 +230,62 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     if result.notice:
         print(result.notice, file=sys.stderr)
     return 0
+
+
+def reader_conninfo(url: str, password: str | None) -> str:
+    """DATABASE_URL's server and database, logged in as amber_reader: with `password`, or with the URL's
+    own when the URL names amber_reader; never with another role's password."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = {k: v for k, v in conninfo_to_dict(url).items() if v is not None}
+    if params.get("user") != READER_ROLE:
+        params.pop("password", None)
+    params["user"] = READER_ROLE
+    if password is not None:
+        params["password"] = password
+    return make_conninfo(**params)
+
+
+def _run_sql(conn, statement: str, args: argparse.Namespace, *, where: str, zone) -> int:
+    """Stream one statement's rows to stdout; every failure is one line on stderr and exit 1."""
+    import psycopg
+
+    from loader import query
+    from loader.table_format import Table, render
+
+    out = sys.stdout
+    try:
+        with query.run_sql(conn, statement, timeout_s=args.timeout) as table:
+            more = False
+            if args.format == "table" and table.status is None:
+                rows = list(itertools.islice(table.rows, MAX_TABLE_ROWS + 1))
+                more = len(rows) > MAX_TABLE_ROWS
+                rows = rows[:MAX_TABLE_ROWS]
+                count = f"{len(rows):,} row{'' if len(rows) == 1 else 's'}"
+                note = f"(first {count}; use --format csv or json for all)" if more else f"({count})"
+                table = Table(table.name, table.title, table.columns, tuple(rows), note=note)
+            render((table,), args.format, out, tty=out.isatty(), zone=zone)
+            out.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        _silence_stdout()
+        return 0
+    except (query.QueryError, psycopg.Error) as exc:
+        return _fail(exc, conn, where, reader=True)
+    return 0
+
+
+def _fail(exc: Exception, conn, where: str, *, reader: bool = False) -> int:
+    """One line on stderr for a query's failure; exit status 1."""
+    from loader import query
+
+    if isinstance(exc, query.QueryError):
+        message = str(exc)
+    elif conn.closed or conn.broken:
+        message = f"lost the connection to {where}: {query.database_message(exc)}"
+    else:
+        message = query.database_message(exc, reader=reader)
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 def _silence_stdout() -> None:

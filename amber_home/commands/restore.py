@@ -1,9 +1,11 @@
 """`amber-home restore FILE [--yes]`: restore an `amber-home backup` archive into DATABASE_URL.
 
-The database must be empty, or --yes replaces it (it is dropped and created again). Stop the loader,
-exporter and Grafana first: the restore refuses while other clients are connected. The TimescaleDB
-procedure runs as documented (timescaledb_pre_restore, pg_restore, timescaledb_post_restore), then the
-restored rows are checked against FILE.manifest.json and the aggregates refreshed where they differ.
+The archive is restored into a new database, checked against FILE.manifest.json (rows and sums; the
+aggregates are refreshed where they differ) and only then swapped in: a bad or truncated archive, a
+pg_restore error or a failed check leaves DATABASE_URL's database exactly as it was. The database must be
+empty, or --yes replaces it: the old one is renamed (…_before_restore_…) and kept until you drop it. Stop
+the loader, exporter and Grafana first: the restore refuses while other clients are connected. The
+TimescaleDB procedure runs as documented (timescaledb_pre_restore, pg_restore, timescaledb_post_restore).
 pg_restore must be at least the server's major version: it is taken from AMBER_PG_BIN or PATH (with
 Docker Compose, see `amber-home backup --help` for wrappers running the database container's own).
 With Docker Compose: docker compose stop backfill loader exporter grafana; restore; docker compose up -d.
@@ -25,7 +27,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("archive", type=Path, metavar="FILE", help="archive written by amber-home backup")
     parser.add_argument("--yes", "-y", action="store_true",
-                        help="replace a database that is not empty (everything in it is lost)")
+                        help="replace a database that is not empty (it is renamed and kept, not dropped)")
     args = parser.parse_args(argv)
 
     import psycopg
@@ -50,12 +52,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: the database refused the restore: {first}", file=sys.stderr)
         return 1
-    for line in result.restore_errors[:5]:
-        print(f"warning: pg_restore: {line}", file=sys.stderr)
-    if len(result.restore_errors) > 5:
-        print(f"warning: pg_restore: … {len(result.restore_errors) - 5} more (the restore was verified nonetheless)",
-              file=sys.stderr)
-    how = "replaced the database" if result.replaced else "empty database"
+    how = (f"replaced the database; the old one is kept as {result.previous}, drop it when satisfied"
+           if result.replaced else "empty database")
     print(f"restored {args.archive} into {where} ({how}; timescaledb_pre_restore, pg_restore, "
           "timescaledb_post_restore)")
     for line in table_lines(result.restored.tables):

@@ -536,3 +536,38 @@ def test_one_connection_pool_for_many_requests(client, api):
     for _ in range(3):
         client.sites()
     assert client._http is pool and not pool.is_closed
+
+
+def test_impossible_intervals_are_dropped_logged_once_and_counted(client, api, caplog):
+    """NaN, Infinity and 1e400 arrive as JSON text (Python's parser accepts them); a reversed interval and
+    a duration beyond smallint too. Each such interval is dropped, the others kept, each kind logged once."""
+    caplog.set_level(logging.WARNING, logger="amber")
+    data = copy.deepcopy(fixture("prices_5min.json"))
+    good = len(data)
+    bad = copy.deepcopy(data[:5])
+    bad[1]["endTime"] = bad[1]["startTime"]
+    bad[2]["duration"] = 40000
+    items = data + bad
+    items[good]["perKwh"] = float("nan")
+    items[good + 3]["spotPerKwh"] = float("inf")
+    items[good + 4]["advancedPrice"] = {"low": 1, "predicted": 1e400, "high": 2}
+    text = json.dumps(items)  # writes NaN and Infinity, as a broken server would
+    assert "NaN" in text and "Infinity" in text
+    api.get(f"/sites/{SITE}/prices").respond(200, content=text.encode(), headers={"Content-Type": "application/json"})
+    first = client.prices(SITE, DAY, DAY)
+    second = client.prices(SITE, DAY, DAY)
+    assert len(first) == len(second) == good
+    assert client.stats()["dropped_intervals"]["prices"] == 10
+    messages = [r.getMessage() for r in caplog.records if "dropped an interval" in r.getMessage()]
+    assert sorted(messages) == sorted([
+        "Amber prices: dropped an interval whose perKwh is not a finite number (first at prices item %d); the others"
+        " are kept" % good,
+        "Amber prices: dropped an interval whose spotPerKwh is not a finite number (first at prices item %d); the"
+        " others are kept" % (good + 3),
+        "Amber prices: dropped an interval whose advancedPrice.predicted is not a finite number (first at prices item"
+        " %d); the others are kept" % (good + 4),
+        "Amber prices: dropped an interval whose endTime is not after startTime (first at prices item %d); the"
+        " others are kept" % (good + 1),
+        "Amber prices: dropped an interval whose duration is outside 1..32767 minutes (first at prices item %d); the"
+        " others are kept" % (good + 2),
+    ])

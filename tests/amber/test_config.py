@@ -411,3 +411,44 @@ def test_the_mqtt_password_comes_from_a_file_and_needs_a_user(tmp_path: Path) ->
     assert settings.mqtt_password.reveal() == READER_PASSWORD and READER_PASSWORD not in repr(settings)
     (problem,) = problems(MQTT_PASSWORD=READER_PASSWORD).problems
     assert "MQTT_USERNAME" in problem and READER_PASSWORD not in problem
+AWKWARD_PASSWORD = "p%zz w@rd/:?#'\\"  # everything a URL or a libpq string could trip over
+
+
+def test_database_password_file_is_applied_to_the_url_exactly(tmp_path: Path) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    secret = tmp_path / "writer_password"
+    secret.write_text(AWKWARD_PASSWORD + "\n")
+    settings = load(DATABASE_URL="postgresql://amber_writer@timescaledb:5432/amber?sslmode=disable",
+                    DATABASE_PASSWORD_FILE=str(secret))
+    params = conninfo_to_dict(settings.database_url.reveal())
+    assert params["password"] == AWKWARD_PASSWORD
+    assert (params["user"], params["host"], params["dbname"], params["sslmode"]) == (
+        "amber_writer", "timescaledb", "amber", "disable")
+    assert AWKWARD_PASSWORD not in repr(settings) and "zz" not in redact_url(settings.database_url.reveal())
+
+
+def test_database_password_and_a_password_in_the_url_is_an_error_without_either() -> None:
+    error = problems(DATABASE_URL=DB_URL, DATABASE_PASSWORD=AWKWARD_PASSWORD)
+    assert error.problems == (
+        "DATABASE_PASSWORD: DATABASE_URL has a password of its own; remove it from the URL or unset DATABASE_PASSWORD",
+    )
+    assert DB_PASSWORD not in str(error) and AWKWARD_PASSWORD not in str(error)
+
+
+def test_writer_and_reader_passwords_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "w").write_text("writer-secret")
+    (tmp_path / "r").write_text("reader-secret")
+    settings = load(AMBER_WRITER_PASSWORD_FILE=str(tmp_path / "w"), AMBER_READER_PASSWORD_FILE=str(tmp_path / "r"))
+    assert settings.writer_password.reveal() == "writer-secret"
+    assert settings.reader_password.reveal() == "reader-secret"
+
+
+def test_a_url_that_is_not_secret_is_shown_without_its_password() -> None:
+    (problem,) = problems(AMBER_API_BASE_URL="http://user:apiS3cret@host:port/v1").problems
+    assert problem.startswith("AMBER_API_BASE_URL='http://***@host:port/v1': ") and "apiS3cret" not in problem
+
+
+def test_a_database_url_libpq_would_quote_is_refused_without_quoting_it() -> None:
+    (problem,) = problems(DATABASE_URL="postgresql://amber:p%zz w@db/amber").problems
+    assert problem.startswith("DATABASE_URL: is not a valid URL: percent-encode spaces and %") and "zz" not in problem

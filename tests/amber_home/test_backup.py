@@ -334,8 +334,10 @@ def test_restore_checks_the_manifest_belongs_to_the_archive(archive, empty_db, p
     assert "does not match copy.dump.manifest.json" in err and len(err.strip().splitlines()) == 1
 
 
-def test_restore_reports_rows_that_do_not_match_the_manifest(archive, empty_db, pg17_bin, tmp_path, capsys):
+def test_restore_reports_rows_that_do_not_match_the_manifest(archive, empty_db, pg17_bin, tmp_path, capsys,
+                                                              timescale_server):
     path, source, _ = archive
+    before = databases(timescale_server)
     copy = tmp_path / "tampered.dump"
     copy.write_bytes(path.read_bytes())
     manifest = json.loads(Path(f"{path}.manifest.json").read_text())
@@ -345,6 +347,10 @@ def test_restore_reports_rows_that_do_not_match_the_manifest(archive, empty_db, 
     err = capsys.readouterr().err
     expected = source["tables"]["usage"][0]
     assert f"restore verification failed: usage has {expected} rows, the backup {expected + 1}" in err
+    # The restored copy is dropped; the target was never touched (still empty).
+    assert databases(timescale_server) == before
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('usage')").fetchone()[0] is None
 
 
 def test_restore_without_a_manifest_restores_and_says_it_is_unverified(archive, empty_db, pg17_bin, tmp_path, capsys):
@@ -374,3 +380,61 @@ def test_restore_checks_the_timescaledb_version_before_replacing_anything(archiv
     assert "made with TimescaleDB 2.99.0, which this server does not have" in err and len(err.strip().splitlines()) == 1
     with psycopg.connect(apache_db) as conn:  # not dropped
         assert conn.execute("SELECT to_regclass('prices')").fetchone()[0] is not None
+
+
+def databases(server) -> set[str]:
+    with psycopg.connect(server.admin_url) as conn:
+        return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "truncated-header"])
+def test_restore_yes_of_a_bad_archive_fails_and_leaves_the_marker_data(
+    archive, apache_db, timescale_server, pg17_bin, tmp_path, capsys, damage
+):
+    """Garbage, or a real archive cut off (without its manifest, whose SHA-256 would catch it first):
+    restore --yes exits 1 with one line, the target keeps its rows, no half-restored database is left."""
+    path, _, _ = archive
+    bad = tmp_path / f"{damage}.dump"
+    data = path.read_bytes()
+    bad.write_bytes({"garbage": bytes(range(256)) * 20, "truncated": data[: len(data) * 2 // 3],
+                     "truncated-header": data[:2000]}[damage])
+    env = {"DATABASE_URL": with_password(apache_db), "AMBER_PG_BIN": str(pg17_bin)}
+    assert main(["migrate"], env) == 0
+    with psycopg.connect(apache_db) as conn:
+        fill_household(conn, site="01HMARKER", days=1, forecast_days=0)
+    before = stats(apache_db)
+    others = databases(timescale_server)
+    capsys.readouterr()
+
+    assert main(["restore", str(bad), "--yes"], env) == 1
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert "restored" not in out and PASSWORD not in out + err
+    assert stats(apache_db) == before
+    assert databases(timescale_server) == others
+
+
+def test_restore_yes_keeps_the_replaced_database_and_gives_the_writer_the_data(
+    archive, apache_db, timescale_server, pg17_bin, capsys
+):
+    path, source, _ = archive
+    env = {"DATABASE_URL": with_password(apache_db), "AMBER_PG_BIN": str(pg17_bin)}
+    assert main(["migrate"], env) == 0
+    with psycopg.connect(apache_db) as conn:
+        fill_household(conn, site="01HMARKER", days=1, forecast_days=0)
+    capsys.readouterr()
+    assert main(["restore", str(path), "--yes"], env) == 0
+    out = capsys.readouterr().out
+    kept = out.split("the old one is kept as ")[1].split(",")[0]
+    assert kept.startswith(apache_db.rsplit("/", 1)[1] + "_before_restore_")
+    assert stats(apache_db)["tables"] == source["tables"]
+    try:
+        with psycopg.connect(timescale_server.url(kept)) as old:
+            assert old.execute("SELECT count(*) FROM prices").fetchone()[0] == 288 * 3
+        with psycopg.connect(apache_db) as conn:
+            owners = conn.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+                                  " AND tablename <> 'schema_migrations'").fetchall()
+            assert owners == [("amber_writer",)]
+            assert conn.execute("SELECT setting FROM pg_settings WHERE name = 'jit'").fetchone()[0] == "off"
+    finally:
+        timescale_server.drop_database(kept)

@@ -17,12 +17,14 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.fail_next = 0
+        self.delay = 0.0  # seconds before answering: a slow notification service
         self._changed = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(receiver.delay)
                 with receiver._changed:
                     if receiver.fail_next > 0:
                         receiver.fail_next -= 1

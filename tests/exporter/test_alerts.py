@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -209,7 +210,8 @@ def test_real_apprise_delivery(receiver: Receiver, caplog: pytest.LogCaptureFixt
     relay = AlertRelay(AppriseNotifier([receiver.url(SECRET_PATH)]), tz=SYDNEY)
     status, body = relay.handle(webhook(spike(), spike("resolved")), {"Content-Type": "application/json"})
     assert (status, body) == (200, b"sent 2 notification(s)\n")
-    firing, resolved = receiver.received
+    # Sent concurrently: in any order.
+    resolved, firing = sorted(receiver.received, key=lambda r: r["title"].startswith("⚡"))
     assert receiver.paths == [SECRET_PATH, SECRET_PATH]
     assert firing["title"] == "⚡ Price spike — 187.3 c/kWh"
     assert "interval ending 15:30 AEST" in firing["message"]
@@ -428,3 +430,65 @@ class RecordingNotifier:
 class FailingNotifier:
     def send(self, notification: Notification) -> None:
         raise DeliveryError("test double always fails")
+
+
+# --- bounds and retries (an attacker on the LAN, a slow service, Alertmanager retrying) -----------------
+
+
+def alert(n: int, status: str = "firing") -> dict[str, Any]:
+    return {"status": status, "labels": {"alertname": f"Flood{n}", "site_id": "S1"}, "fingerprint": f"fp{n:04d}",
+            "annotations": {"summary": f"flood {n}"}, "startsAt": "2024-06-01T05:25:30Z"}
+
+
+def test_a_retry_after_a_partial_failure_notifies_only_what_failed(receiver: Receiver) -> None:
+    relay = AlertRelay(AppriseNotifier([receiver.url(SECRET_PATH)]), tz=SYDNEY)
+    payload = webhook(alert(1), alert(2), alert(3))
+    receiver.fail_next = 1
+    assert relay.handle(payload, {})[0] == 502
+    assert len(receiver.received) == 2
+    assert relay.handle(payload, {}) == (200, b"sent 1 notification(s); 2 already sent\n")
+    assert relay.handle(payload, {}) == (200, b"sent 0 notification(s); 3 already sent\n")
+    titles = sorted(r["title"] for r in receiver.received)
+    assert len(titles) == 3 and len(set(titles)) == 3  # each alert exactly once
+    # The same alert resolved is news; the repeat after REMEMBER_S (Alertmanager's repeat_interval) too.
+    assert relay.handle(webhook(alert(1, "resolved")), {})[1] == b"sent 1 notification(s)\n"
+
+
+def test_a_repeat_after_the_memory_expires_notifies_again(receiver: Receiver) -> None:
+    now = [1000.0]
+    relay = AlertRelay(AppriseNotifier([receiver.url(SECRET_PATH)]), remember_s=60, clock=lambda: now[0])
+    assert relay.handle(webhook(alert(1)), {})[1] == b"sent 1 notification(s)\n"
+    now[0] += 61
+    assert relay.handle(webhook(alert(1)), {})[1] == b"sent 1 notification(s)\n"
+    assert len(receiver.received) == 2
+
+
+def test_a_flood_of_alerts_sends_a_bounded_number_of_notifications(receiver: Receiver) -> None:
+    relay = AlertRelay(AppriseNotifier([receiver.url(SECRET_PATH)]), tz=SYDNEY)
+    status, body = relay.handle(webhook(*(alert(n) for n in range(500))), {})
+    assert (status, body) == (200, b"sent 20 notification(s)\n")
+    assert len(receiver.received) == 20
+    assert sum(r["title"] == "481 more alerts" for r in receiver.received) == 1
+
+
+def test_slow_services_are_notified_concurrently_and_the_answer_keeps_its_deadline(receiver: Receiver) -> None:
+    receiver.delay = 1.0
+    relay = AlertRelay(AppriseNotifier([receiver.url(SECRET_PATH)]), tz=SYDNEY)
+    started = time.monotonic()
+    assert relay.handle(webhook(*(alert(n) for n in range(8))), {})[0] == 200
+    assert time.monotonic() - started < 4.0  # one after another: 8 s
+
+    receiver.delay = 3.0
+    quick = AlertRelay(AppriseNotifier([receiver.url(SECRET_PATH)]), tz=SYDNEY, deadline_s=0.5)
+    started = time.monotonic()
+    assert quick.handle(webhook(alert(100)), {})[0] == 502
+    assert time.monotonic() - started < 1.5
+    receiver.wait_for(lambda r: "Flood100" in r["title"] + r["message"], timeout=10)  # the late delivery lands…
+    time.sleep(0.2)
+    assert quick.handle(webhook(alert(100)), {})[1] == b"sent 0 notification(s); 1 already sent\n"  # …once
+
+
+def test_deeply_nested_json_is_a_400_in_one_line() -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    status, answer = AlertRelay(FailingNotifier()).handle(body, {})
+    assert status == 400 and answer == b"body is not a webhook payload (JSON nested too deeply)\n"

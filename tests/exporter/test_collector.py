@@ -246,10 +246,13 @@ def test_site_info_has_every_site_with_its_state():
     infos = {s.labels["site_id"]: s.labels for s in samples(reg, "amber_site_info")}
     assert set(infos) == {SITE, CLOSED_SITE}
     assert infos[SITE] == {
-        "site_id": SITE, "nmi": "6407000000", "network": "Jemena", "state": "vic", "status": "active",
+        "site_id": SITE, "network": "Jemena", "state": "vic", "status": "active",
         "interval_length_minutes": "5",
     }  # fmt: skip
     assert infos[CLOSED_SITE]["status"] == "closed"
+    # The NMI identifies the household's meter: no label may carry it, whatever the metric.
+    exposition = generate_latest(reg).decode()
+    assert "6407000000" not in exposition and "nmi" not in exposition.lower()
 
 
 def test_thresholds_come_from_settings_in_dollars():

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -119,6 +120,40 @@ def test_alerts_are_relayed_at_post_alerts():
         response = http.post("/alerts", json=WEBHOOK, headers={"Authorization": "Bearer hook-token"})
         assert response.status_code == 200, response.text
         assert len(notifier.sent) == 1
+
+
+def test_bad_bodies_are_4xx_in_one_line_without_a_traceback(capfd):
+    relay = AlertRelay(FakeNotifier())
+    with serving(SnapshotStore(), alerts=relay.wsgi) as http:
+        for body in (b"[" * 200_000 + b"]" * 200_000, b'{"version": "4", "alerts": [{"status": 7}]}',
+                     b'{"version": "4", "alerts": {"a": 1}}', b"\xff\xfe"):
+            response = http.post("/alerts", content=body)
+            assert response.status_code == 400 and response.text.count("\n") == 1, response.text
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_stalled_connections_cannot_pile_up_threads_and_are_dropped(monkeypatch):
+    """170 connections that send nothing (a slowloris from the LAN) once held 170 threads for ever."""
+    import exporter.server as server_module
+
+    monkeypatch.setattr(server_module._QuietHandler, "timeout", 1.0)
+    before = threading.active_count()
+    with serving(SnapshotStore()) as http:
+        port = int(str(http.base_url).rsplit(":", 1)[1].strip("/"))
+        stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(170)]
+        try:
+            time.sleep(0.3)
+            assert threading.active_count() <= before + 2 + server_module.MAX_WORKERS
+            for sock in stalled:  # each one is answered 503 at once or dropped after the timeout
+                sock.settimeout(5)
+                assert sock.recv(100) in (b"", ExporterServerBusy)
+            assert http.get("/metrics").status_code == 200
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
+ExporterServerBusy = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def test_the_relay_is_mounted_only_when_notification_urls_are_set(tmp_path):

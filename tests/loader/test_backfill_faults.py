@@ -335,3 +335,33 @@ def test_database_gone_for_good_stops_with_one_line(db_url, monkeypatch):
             BackfillError, match=r"database was unreachable for 1 s while writing .* run the backfill again"
         ):
             backfill(sim, url, retry=retry)
+
+
+def test_windows_the_database_refuses_are_skipped_and_the_backfill_goes_on(db_url, caplog):
+    """Data the parser does not know to be impossible but the database refuses (here a trigger raising a
+    data exception for feed-in usage) skips those windows, not the backfill; a rerun completes them."""
+    caplog.set_level(logging.WARNING)
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(
+            """
+            CREATE FUNCTION refuse_feed_in() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.channel_type = 'feedIn' THEN
+                    RAISE EXCEPTION 'numeric field overflow' USING ERRCODE = 'numeric_value_out_of_range';
+                END IF;
+                RETURN NEW;
+            END $$
+            """
+        )
+        admin.execute("CREATE TRIGGER refuse BEFORE INSERT ON usage FOR EACH ROW EXECUTE FUNCTION refuse_feed_in()")
+    with SimulatorServer(sim_config(sites=1)) as sim:
+        result = backfill(sim, db_url)
+        usage_windows = [w for w in result.plan.windows if w.stream == "usage"]
+        assert not result.ok and list(result.failed) == usage_windows
+        assert result.windows_done == len(result.plan.windows) - len(usage_windows)  # every price window
+        refused = [line for line in problem_lines(caplog) if "the database refused its data" in line]
+        assert len(refused) == len(usage_windows) and "numeric field overflow" in refused[0]
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute("DROP TRIGGER refuse ON usage")
+        assert backfill(sim, db_url).ok
+        assert_equals_truth(sim, db_url)

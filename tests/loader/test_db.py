@@ -274,12 +274,15 @@ def test_data_and_bookkeeping_commit_together(conn):
 
 
 def test_failed_batch_leaves_the_callers_transaction_usable(conn):
-    bad = price_item(T0 + FIVE, start_second=0)
-    bad["endTime"] = bad["startTime"]  # violates CHECK (interval_end > interval_start)
+    import dataclasses
+
+    # The parser drops reversed intervals; built by hand, one violates CHECK (interval_end > interval_start).
+    (ok,) = parse_prices(price_item(T0 + FIVE, start_second=0))
+    bad = dataclasses.replace(ok, end_time=ok.start_time)
     with conn.transaction():
         write_prices(conn, SITE, window(1), fetched_at=FETCHED)
         with pytest.raises(psycopg.errors.CheckViolation):
-            write_prices(conn, SITE, parse_prices(price_item(T0 + 2 * FIVE), bad), fetched_at=FETCHED)
+            write_prices(conn, SITE, [*parse_prices(price_item(T0 + 2 * FIVE)), bad], fetched_at=FETCHED)
         write_usage(conn, SITE, parse_usages(usage_item(T0)), fetched_at=FETCHED)
     assert count(conn, "prices") == 2  # the first batch; nothing of the failed one
     assert count(conn, "usage") == 1
@@ -466,3 +469,29 @@ def test_upsert_sites_and_channels(conn):
         ("s2", "E1", "general", None),
     ]  # fmt: skip
     upsert_sites(conn, [])
+
+
+def test_impossible_intervals_never_reach_the_write_path(conn):
+    """Before: NaN/Infinity/1e400 parsed, then jsonb refused the raw row and the whole batch (and the
+    backfill) failed; a reversed interval broke a check constraint; a duration above 32767 wrapped."""
+    import json
+
+    from amber.parse import ParseWarnings, parse_price_intervals, parse_usage
+
+    good = [price_item(T0 + i * FIVE, per_kwh=20 + i) for i in range(4)]
+    nan, inf, huge = (price_item(T0 + (4 + i) * FIVE) for i in range(3))
+    nan["perKwh"], inf["renewables"], huge["spotPerKwh"] = float("nan"), float("-inf"), 1e400
+    reversed_ = price_item(T0 + 7 * FIVE)
+    reversed_["endTime"], reversed_["startTime"] = reversed_["startTime"], reversed_["endTime"]
+    long = price_item(T0 + 8 * FIVE, minutes=40000)
+    warnings = ParseWarnings()
+    body = json.dumps([*good, nan, inf, huge, reversed_, long])  # NaN, -Infinity, Infinity as JSON text
+    intervals = parse_price_intervals(json.loads(body), warnings=warnings)
+    assert len(intervals) == 4 and sum(w.kind == "dropped_interval" for w in warnings) == 5
+    assert write_prices(conn, SITE, intervals, fetched_at=FETCHED).written == 4
+    conn.commit()
+    assert [r[3] for r in prices(conn)] == [Decimal(20 + i) for i in range(4)]
+
+    bad_usage = usage_item(T0, kwh=float("nan"))
+    usages = parse_usage(json.loads(json.dumps([usage_item(T0 + dt.timedelta(minutes=30)), bad_usage])))
+    assert write_usage(conn, SITE, usages, fetched_at=FETCHED).written == 1

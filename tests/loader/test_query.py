@@ -118,7 +118,7 @@ def seed(url: str, *, refresh: bool = True) -> None:
 
 @pytest.fixture
 def db(apache_db):
-    migrate(apache_db, timezone=TZ)
+    migrate(apache_db, timezone=TZ, reader_password=READER_PASSWORD)
     return apache_db
 
 
@@ -127,10 +127,14 @@ def seeded(timescale_server):
     """One migrated, seeded database for the read-only tests (they prove they change nothing)."""
     name = timescale_server.create_database()
     url = timescale_server.url(name)
-    migrate(url, timezone=TZ)
+    # `query sql` logs in as amber_reader: migrate gives it LOGIN (the test cluster trusts loopback).
+    migrate(url, timezone=TZ, reader_password=READER_PASSWORD)
     seed(url)
     yield url
     timescale_server.drop_database(name)
+
+
+READER_PASSWORD = "reader pw %zz"
 
 
 def env(url: str, **extra: str) -> dict[str, str]:
@@ -500,11 +504,62 @@ def test_sql_as_the_reader_role(apache_db, capsys):
             admin.execute("ALTER ROLE amber_reader LOGIN")
     assert code == 1 and out == "" and err.count("\n") == 1 and "not-this-one" not in err
     assert err.startswith("error: cannot log in to postgresql://postgres@") and "as amber_reader: " in err
-    assert 'role "amber_reader" is not permitted to log in' in err and "run amber-home migrate" in err
+    assert 'role "amber_reader" is not permitted to log in' in err and "amber-home migrate gave it" in err
     assert counts(apache_db) == before
     # The other subcommands keep DATABASE_URL's user.
     records, _ = run_json_env(capsys, apache_db, extra, "costs", "1", "--until", str(LAST))
     assert records
+
+
+# What a superuser DATABASE_URL could do inside a READ ONLY transaction before `sql` ran as amber_reader.
+ATTACKS = [
+    "COPY (SELECT 1) TO PROGRAM 'touch /tmp/amber-query-was-here'",
+    "COPY prices TO '/tmp/amber-query-was-here'",
+    "SELECT pg_read_file('/etc/passwd')",
+    "SELECT set_config('role', 'none', false), pg_read_file('/etc/passwd')",
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " AND usesysid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)",
+    "LOCK TABLE prices IN ACCESS EXCLUSIVE MODE",
+    "SELECT lo_from_bytea(0, 'x')",
+    "SELECT pg_advisory_xact_lock(42)",
+]
+
+
+@pytest.mark.parametrize("statement", ATTACKS)
+def test_sql_runs_with_the_readers_privileges_whatever_database_url_is(seeded, capsys, statement):
+    before = counts(seeded)
+    code, out, err = run(capsys, seeded, "sql", statement)  # DATABASE_URL: the superuser, no reader password
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "Traceback" not in err, err
+    if not statement.startswith("COPY"):  # COPY is refused before its privileges are (see the next test)
+        assert err.startswith("error: permission denied") and "(connected as the read-only role amber_reader)" in err
+    assert counts(seeded) == before and not Path("/tmp/amber-query-was-here").exists()
+
+
+def test_sql_copy_to_stdout_is_one_line(seeded, capsys):
+    code, out, err = run(capsys, seeded, "sql", "COPY prices TO STDOUT")
+    assert (code, out) == (1, "")
+    assert err == "error: `amber-home query sql` cannot run COPY; SELECT the rows with --format csv instead\n"
+
+
+def test_sql_streams_a_large_result_in_bounded_memory(seeded):
+    """300 MB of rows through a real process: csv is written as the rows arrive, so the process stays
+    below the result's size (it held all of it before: 1M narrower rows took ~455 MB)."""
+    script = (
+        "import resource, sys; from amber_home.cli import main; code = main(sys.argv[1:], {'DATABASE_URL': "
+        f"{seeded!r}, 'AMBER_TIMEZONE': {TZ!r}}}); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr); sys.exit(code)"
+    )
+    statement = "SELECT g, repeat('x', 290) AS pad FROM generate_series(1, 1000000) AS g"
+    result = subprocess.run(
+        [sys.executable, "-c", script, "query", "sql", statement, "--format", "csv", "--timeout", "600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.count(b"\n")
+    assert lines == 1_000_001 and len(result.stdout) > 290_000_000
+    peak_mb = int(result.stderr.decode().strip().splitlines()[-1])
+    # 35-70 MB measured alone, up to 150 MB on a loaded machine; holding the rows takes over 600 MB.
+    assert peak_mb < 250, f"peak RSS {peak_mb} MB"
 
 
 def run_json_env(capsys, url, extra, *args):

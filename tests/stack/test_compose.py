@@ -42,6 +42,10 @@ NOT_PASSED = {
     "ALERT_WEBHOOK_TOKEN": "alertmanager.yml must send the same token (a mounted file); see ALERTS.md",
     "ALERT_RELAY_HOST": "standalone relay only; compose uses the exporter's /alerts",
     "ALERT_RELAY_PORT": "standalone relay only; compose uses the exporter's /alerts",
+    # Issue 10 (app side); compose.yaml is wired by issue 9: each service gets DATABASE_PASSWORD_FILE for its
+    # own role, migrate gets AMBER_WRITER_PASSWORD_FILE (see SECURITY.md). Drop these lines when it is.
+    "DATABASE_PASSWORD": "per service, as DATABASE_PASSWORD_FILE from the secrets volume (issue 9)",
+    "AMBER_WRITER_PASSWORD": "migrate only, as AMBER_WRITER_PASSWORD_FILE from the secrets volume (issue 9)",
 }
 
 

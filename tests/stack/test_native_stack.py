@@ -89,10 +89,20 @@ def test_native_stack_up_works_end_to_end_and_down_stops_everything(stack_env, t
     state = Path(env["AMBER_STACK_DIR"])
     exporter = f"http://127.0.0.1:{env['EXPORTER_PORT']}"
     prometheus = f"http://127.0.0.1:{env['AMBER_STACK_PROMETHEUS_PORT']}"
-    database = f"postgresql://amber@127.0.0.1:{env['AMBER_STACK_DB_PORT']}/amber"
+    port = env["AMBER_STACK_DB_PORT"]
 
     up = stack(env, "up")
     assert up.returncode == 0, f"scripts/stack up failed:\n{up.stderr[-3000:]}"
+    secrets = state / "secrets"
+    assert {p.name for p in secrets.iterdir()} == {"postgres_password", "writer_password", "reader_password",
+                                                   "relay_token"}
+    assert all(p.stat().st_mode & 0o077 == 0 and len(p.read_text()) == 32 for p in secrets.iterdir())
+    database = f"postgresql://amber:{(secrets / 'postgres_password').read_text()}@127.0.0.1:{port}/amber"
+
+    # Password auth, not trust: no login without the password, whichever role.
+    for role in ("amber", "amber_writer", "amber_reader", "postgres"):
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed|no password supplied"):
+            psycopg.connect(f"postgresql://{role}:wrong@127.0.0.1:{port}/amber", connect_timeout=5)
     assert "demo mode" in up.stdout and "Grafana does not run natively" in up.stdout
     assert f"{exporter}/metrics" in up.stdout
 
@@ -111,6 +121,13 @@ def test_native_stack_up_works_end_to_end_and_down_stops_everything(stack_env, t
             " WHERE interval_start > now() - interval '6 hours'"
         ).fetchone()
     assert recent >= 6 and newest_age < 3600, (recent, newest_age)
+
+    # Each service logs in as the weakest role that does its job.
+    with psycopg.connect(database) as conn:
+        roles = dict(conn.execute(
+            "SELECT application_name, usename FROM pg_stat_activity WHERE application_name LIKE 'amber-home %'"
+        ).fetchall())
+    assert roles.get("amber-home collect") == "amber_writer", roles
 
     # compose.yaml's loader healthcheck holds on the native stack too.
     test = compose_config(tmp_path)["services"]["loader"]["healthcheck"]["test"]
