@@ -179,14 +179,15 @@ def test_each_load_s_cheap_window_reaches_home_assistant_retained(mosquitto):
         with listening(mosquitto) as late:  # everything from the broker's retained store
             late.wait_for(TOPICS.availability, lambda p: p == "online")
             start = json.loads(late.wait_for(plan_config("dishwasher", "start")))
-            assert start["device_class"] == "timestamp" and start["unique_id"] == f"amber_home_{SITE}_plan_dishwasher_start"
+            assert start["device_class"] == "timestamp"
+            assert start["unique_id"] == f"amber_home_{SITE}_plan_dishwasher_start"
             assert start["state_topic"] == TOPICS.plan(SITE, "dishwasher")
             saving = json.loads(late.wait_for(plan_config("dishwasher", "saving_aud")))
             assert saving["unit_of_measurement"] == "AUD"
             json.loads(late.wait_for(plan_config("battery", "mean_price")))  # feed-in: no kW, no saving_aud
             dishwasher = json.loads(late.wait_for(TOPICS.plan(SITE, "dishwasher")))
             battery = json.loads(late.wait_for(TOPICS.plan(SITE, "battery")))
-            assert dishwasher["start"] == "2021-05-05T02:00:00+00:00" and dishwasher["end"] == "2021-05-05T03:00:00+00:00"
+            assert (dishwasher["start"], dishwasher["end"]) == ("2021-05-05T02:00:00+00:00", "2021-05-05T03:00:00+00:00")
             assert battery["mean_price"] == pytest.approx(0.1277)  # what exporting then pays, AUD/kWh
             time.sleep(0.5)  # let the rest of the retained burst arrive
             assert plan_config("battery", "saving_aud") not in late.messages
