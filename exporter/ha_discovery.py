@@ -1,9 +1,8 @@
 """Home Assistant MQTT messages built from a Snapshot: pure (Snapshot in, {topic: payload} out), no I/O.
 
     topics = Topics("amber-home", "homeassistant")
-    discovery_messages(snapshot, topics)                       # HA discovery configs, one per entity
-    state_messages(snapshot, topics, now=..., stale_after=900)  # site availability, state and forecast JSON
-    plans_message(snapshot, topics)                            # the advisor's cheap windows, if it left any
+    discovery_messages(snapshot, topics, loads)                # HA discovery configs, one per entity
+    state_messages(snapshot, topics, now=..., stale_after=900, loads=loads)  # availability, state JSON
 
 exporter/mqtt.py publishes every message retained, so Home Assistant (or any client) that connects later
 gets the latest value at once. Topics (`{site}` is Amber's site id; the NMI is never published):
@@ -13,11 +12,12 @@ gets the latest value at once. Topics (`{site}` is Amber's site id; the NMI is n
     {prefix}/{site}/state                 JSON: spot price, renewables, updated_at (per site)
     {prefix}/{site}/{channel}/state       JSON: the current interval on general, controlledLoad or feedIn
     {prefix}/{site}/{channel}/forecast    JSON: next interval, next-hour mean and max, 24 h half-hourly
-    {prefix}/plans                        JSON: whatever `snapshot.plans` holds (issue 12's advisor)
+    {prefix}/{site}/plans/{load}          JSON: the load's next cheap window (AMBER_LOADS, amber/advisor.py)
     {discovery}/{component}/amber_home_{site}/{object}/config
 
 A site that is no longer polled (closed, or left out of AMBER_SITE_ID) has its topics cleared (an empty
 retained message), which removes its device from HA; `Topics.site_of` tells which topics are a site's.
+So does a load no longer in AMBER_LOADS (or a kW no longer given): `Topics.is_plan` tells its topics.
 
 Units and signs, as Home Assistant's own Amber integration has them (so automations carry over):
 prices in AUD/kWh including GST; the feed-in price is what you are PAID per kWh exported (Amber's sign
@@ -27,22 +27,25 @@ you pay. The spot price is the wholesale market price in Amber's sign. Renewable
 Entities (one HA device per site): per channel a price sensor (state_class measurement, so HA keeps
 long-term statistics; no device_class, since HA allows `monetary` only with state_class total), forecast,
 descriptor and tariff-period sensors, and binary sensors for spike, estimate and demand window; per site
-spot price, renewables, grid renewables and last update. A value the API does not give is JSON null,
-which HA's templates render as "None", which HA shows as unknown.
+spot price, renewables, grid renewables and last update; per load (`snapshot.prices[site].plans`) its
+cheap window's start and end (timestamps), mean price, saving per kWh against starting now and, for a
+load with a power, the saving in AUD, with Amber's low/high band as attributes. A value the API does not
+give (or a load no window fits) is JSON null, which HA's templates render as "None", shown as unknown.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from amber.advisor import Load, Window
 from amber.models import FEED_IN, PriceInterval
-from exporter.snapshot import ChannelView, SiteEntry, Snapshot, aligned_start, fresh, price_for_forecast
+from exporter.snapshot import ChannelView, SiteEntry, SitePrices, Snapshot, aligned_start, fresh, price_for_forecast
 
 PRICE_UNIT = "AUD/kWh"  # HA's Energy dashboard takes a price entity whose unit ends in /kWh
 FORECAST_HOURS = 24
@@ -51,6 +54,8 @@ MAX_FORECAST_POINTS = FORECAST_HOURS * 3600 // FORECAST_STEP  # a mid-half-hour 
 SPIKE_ORDER = {"none": 0, "potential": 1, "spike": 2}
 CHANNEL_NAMES = {"general": "General", "controlledLoad": "Controlled load", "feedIn": "Feed-in"}
 ONLINE, OFFLINE = "online", "offline"
+PAID = " (you are paid)"  # the feed-in entities' name suffix: their sign is flipped
+PLAN = "plan_"  # object id prefix of the cheap-window entities (Topics.is_plan)
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,8 @@ class Topics:
     def forecast(self, site_id: str, channel: str) -> str:
         return f"{self.prefix}/{site_id}/{channel}/forecast"
 
-    @property
-    def plans(self) -> str:
-        return f"{self.prefix}/plans"
+    def plan(self, site_id: str, load: str) -> str:
+        return f"{self.prefix}/{site_id}/plans/{load}"  # "plans": never a channel, so no clash with a load name
 
     def config(self, component: str, site_id: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{node_id(site_id)}/{object_id}/config"
@@ -87,9 +91,20 @@ class Topics:
         if topic.startswith(f"{self.discovery_prefix}/") and len(levels) == 4 and levels[1].startswith("amber_home_"):
             return levels[1].removeprefix("amber_home_")
         levels = topic.removeprefix(f"{self.prefix}/").split("/")
-        if topic.startswith(f"{self.prefix}/") and len(levels) >= 2 and levels[0] != "plans":
+        if topic.startswith(f"{self.prefix}/") and len(levels) >= 2:
             return levels[0]
         return None
+
+    def is_plan(self, topic: str) -> bool:
+        """Whether a topic is a load's cheap-window state or discovery config (see the publisher's clearing)."""
+        if topic.startswith(f"{self.discovery_prefix}/") and self.site_of(topic) is not None:
+            return topic.split("/")[-2].startswith(PLAN)
+        levels = topic.removeprefix(f"{self.prefix}/").split("/")
+        return topic.startswith(f"{self.prefix}/") and len(levels) == 3 and levels[1] == "plans"
+
+    def plan_subscriptions(self, site_id: str) -> list[str]:
+        """Filters under which the broker may still hold a site's plan topics from an earlier run."""
+        return [self.config("sensor", site_id, "+"), self.plan(site_id, "+")]
 
 
 def node_id(site_id: str) -> str:
@@ -183,14 +198,19 @@ def channel_forecast(view: ChannelView) -> dict[str, Any]:
     }
 
 
-def state_messages(snapshot: Snapshot, topics: Topics, *, now: float, stale_after: float) -> dict[str, str]:
-    """Every polled site's availability and, once its prices arrived, its state and forecast topics."""
+def state_messages(snapshot: Snapshot, topics: Topics, *, now: float, stale_after: float,
+                   loads: Sequence[Load] = ()) -> dict[str, str]:  # fmt: skip
+    """Every polled site's availability and each load's cheap window (AMBER_LOADS) and, once its prices
+    arrived, its state and forecast topics."""
     messages: dict[str, str] = {}
     for entry in _polled(snapshot):
         site_id = entry.site.id
         prices = snapshot.prices.get(site_id)
         is_fresh = prices is not None and fresh(prices.fetched_at, now, stale_after)
         messages[topics.site_status(site_id)] = ONLINE if is_fresh else OFFLINE
+        windows = _windows(prices)
+        for load in loads:  # before the first poll too: unknown, never a retained window of an earlier run
+            messages[topics.plan(site_id, load.name)] = _json(plan_state(load, windows.get(load.name)))
         if prices is None:
             continue
         grid = snapshot.renewables.get(entry.state) if entry.state else None
@@ -207,23 +227,35 @@ def state_messages(snapshot: Snapshot, topics: Topics, *, now: float, stale_afte
     return messages
 
 
-def plans_message(snapshot: Snapshot, topics: Topics) -> dict[str, str]:
-    """HOOK for issue 12's advisor: whatever `snapshot.plans` holds (each load's next cheap window), as
-    JSON on {prefix}/plans. Empty while the Snapshot has no `plans`; its HA entities wait for its shape."""
-    plans = getattr(snapshot, "plans", None)
-    return {} if plans is None else {topics.plans: _json(_plain(plans))}
+def plan_state(load: Load, window: Window | None) -> dict[str, Any]:
+    """One load's next cheap window (the advisor's, c/kWh) in HA's units; all null when none fits, which HA
+    shows as unknown. A feed-in load's prices are what you are paid; the saving is better-than-now in
+    either sign (the advisor's now - mean: more paid for feed-in), so it is never flipped."""
+    paid = load.channel == FEED_IN
+    low, high = (_dollars(window.low, paid), _dollars(window.high, paid)) if window else (None, None)
+    return {
+        "start": _iso(window.start.timestamp()) if window else None,
+        "end": _iso(window.end.timestamp()) if window else None,
+        "mean_price": _dollars(window.mean_price, paid) if window else None,
+        "now_price": _dollars(window.now_price, paid) if window else None,
+        "saving": _dollars(window.saving_per_kwh) if window else None,
+        "saving_aud": _dollars(window.saving_cents) if window else None,  # null without the load's kW
+        # Amber's advanced low/high band over the window, ordered in HA's sign (flipped for feed-in).
+        "price_low": high if paid else low,
+        "price_high": low if paid else high,
+        "channel": load.channel,
+        "minutes": load.minutes,
+        "kw": float(load.kw) if load.kw is not None else None,
+        "by": load.by.isoformat(timespec="minutes") if load.by else None,
+    }
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+def _dollars(cents: Decimal | None, paid: bool = False) -> float | None:
+    return dollars(None if cents is None else float(cents), paid=paid)
+
+
+def _windows(prices: SitePrices | None) -> dict[str, Window]:
+    return {w.load.name: w for w in prices.plans} if prices else {}
 
 
 # --- discovery -----------------------------------------------------------------------------------------
@@ -275,7 +307,7 @@ def channel_entities(entry: SiteEntry, channel: str, topics: Topics) -> list[tup
     """(component, object id, config) of one channel's entities."""
     site_id, label = entry.site.id, CHANNEL_NAMES.get(channel, channel)
     state, forecast = topics.channel_state(site_id, channel), topics.forecast(site_id, channel)
-    paid = " (you are paid)" if channel == FEED_IN else ""
+    paid = PAID if channel == FEED_IN else ""
 
     def entity(component: str, key: str, name: str, topic: str, template: str, **extra: Any):
         object_id = f"{channel}_{key}"
@@ -297,12 +329,37 @@ def channel_entities(entry: SiteEntry, channel: str, topics: Topics) -> list[tup
     ]  # fmt: skip
 
 
-def discovery_messages(snapshot: Snapshot, topics: Topics) -> dict[str, str]:
-    """Discovery configs for every polled site, and for each channel its prices arrived for."""
+def plan_entities(entry: SiteEntry, load: Load, topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
+    """(component, object id, config) of one load's next-cheap-window entities. No state_class: a window
+    is a plan for later, not a measurement worth long-term statistics."""
+    state = topics.plan(entry.site.id, load.name)
+    paid = PAID if load.channel == FEED_IN else ""
+
+    def entity(key: str, name: str, **extra: Any):
+        object_id = f"{PLAN}{load.name}_{key}"
+        return "sensor", object_id, _entity(entry, topics, object_id, f"{load.name} {name}", state,
+                                            f"{{{{ value_json.{key} }}}}", **extra)  # fmt: skip
+
+    entities = [
+        entity("start", "cheap window start", device_class="timestamp", icon="mdi:clock-start"),
+        entity("end", "cheap window end", device_class="timestamp", icon="mdi:clock-end"),
+        entity("mean_price", f"cheap window price{paid}", unit_of_measurement=PRICE_UNIT, icon="mdi:cash-clock",
+               json_attributes_topic=state),  # price_low/price_high and the load's settings as attributes
+        entity("saving", "saving per kWh vs now", unit_of_measurement=PRICE_UNIT, icon="mdi:piggy-bank"),
+    ]
+    if load.kw is not None:  # a saving in dollars needs the load's power
+        entities.append(entity("saving_aud", "saving vs now", unit_of_measurement="AUD", icon="mdi:piggy-bank"))
+    return entities
+
+
+def discovery_messages(snapshot: Snapshot, topics: Topics, loads: Sequence[Load] = ()) -> dict[str, str]:
+    """Discovery configs for every polled site and load, and for each channel its prices arrived for."""
     messages: dict[str, str] = {}
     for entry in _polled(snapshot):
         prices = snapshot.prices.get(entry.site.id)
         entities = site_entities(entry, topics)
+        for load in loads:
+            entities += plan_entities(entry, load, topics)
         for view in prices.channels if prices else ():
             entities += channel_entities(entry, view.channel, topics)
         for component, object_id, config in entities:

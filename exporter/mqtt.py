@@ -10,6 +10,10 @@ messages). It never holds up the poll loop or /metrics: the store only wakes its
 the thread reads the latest Snapshot, so updates that arrive while it is busy or disconnected collapse
 into one. While the broker is away nothing is queued; on every (re)connect everything is published again
 (a restarted broker may have lost its retained messages). Otherwise only changed payloads are sent.
+Topics of a site no longer polled are cleared. So are plan topics of a load no longer configured: those
+sent this run, and those the broker still retains from an earlier run (the publisher subscribes to each
+live site's plan topics to learn them; they arrive just after a connect, so the clearing pass that
+follows removes them).
 
 paho-mqtt's own network thread connects, keeps alive and reconnects with backoff (RECONNECT_MIN..MAX s).
 The broker publishes the last will, `{prefix}/status` = offline (retained), when the exporter dies.
@@ -21,7 +25,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
@@ -29,9 +33,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from amber.advisor import Load
 from amber.config import MqttBroker
 from amber.secret import Secret
-from exporter.ha_discovery import OFFLINE, ONLINE, Topics, discovery_messages, plans_message, state_messages
+from exporter.ha_discovery import OFFLINE, ONLINE, Topics, discovery_messages, state_messages
 from exporter.snapshot import SnapshotStore
 
 if TYPE_CHECKING:
@@ -56,16 +61,21 @@ class MqttPublisher:
         username: str | None = None,
         password: Secret | None = None,
         stale_after: float = 900.0,
+        loads: Sequence[Load] = (),
         keepalive: int = KEEPALIVE,
         tick: float = TICK,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store, self._broker, self._topics = store, broker, topics
         self._stale_after, self._keepalive, self._tick, self._clock = stale_after, keepalive, tick, clock
+        self._loads = tuple(loads)  # AMBER_LOADS: each gets its cheap-window entities per site
         self._wake, self._stop = threading.Event(), threading.Event()
         self._connected = threading.Event()
         self._resync = True  # publish everything on the next pass (set on every connect)
         self._sent: dict[str, str] = {}  # topic -> payload the broker has (retained) since the last connect
+        self._watched: set[str] = set()  # sites whose plan topics we subscribed to since the last connect
+        self._retained: set[str] = set()  # plan topics the broker held when we subscribed (paho's thread adds)
+        self._retained_lock = threading.Lock()
         self._outage_logged = False
         self._thread: threading.Thread | None = None
         self.published = 0  # messages handed to paho (amber_mqtt_messages_published_total)
@@ -82,6 +92,7 @@ class MqttPublisher:
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
         self._client = client
 
     @classmethod
@@ -91,7 +102,7 @@ class MqttPublisher:
         return cls(
             store, settings.mqtt_url, Topics(settings.mqtt_topic_prefix, settings.mqtt_discovery_prefix),
             username=settings.mqtt_username, password=settings.mqtt_password,
-            stale_after=settings.exporter_stale_seconds,
+            stale_after=settings.exporter_stale_seconds, loads=settings.loads or (),
         )  # fmt: skip
 
     @property
@@ -145,17 +156,23 @@ class MqttPublisher:
         if self._resync:
             self._resync = False
             self._sent.clear()
-        snapshot, topics = self._store.get(), self._topics
+            self._watched.clear()  # a clean session: the broker forgot our subscriptions
+        snapshot, topics, loads = self._store.get(), self._topics, self._loads
         messages = {
-            **discovery_messages(snapshot, topics),  # entities first, then their values,
-            **state_messages(snapshot, topics, now=self._clock(), stale_after=self._stale_after),
-            **plans_message(snapshot, topics),
+            **discovery_messages(snapshot, topics, loads),  # entities first, then their values,
+            **state_messages(snapshot, topics, now=self._clock(), stale_after=self._stale_after, loads=loads),
             topics.availability: ONLINE,  # then online: HA shows the entities with values at once
         }
-        # Sites no longer polled: an empty retained payload deletes each topic, and HA drops the device.
         live = {entry.site.id for entry in snapshot.sites if entry.polled}
-        for topic in self._sent:
-            if topic not in messages and topics.site_of(topic) not in (None, *live):
+        for site_id in live - self._watched:
+            self._client.subscribe([(f, QOS) for f in topics.plan_subscriptions(site_id)])
+            self._watched.add(site_id)
+        with self._retained_lock:
+            known = self._sent.keys() | self._retained
+        # Sites no longer polled, loads no longer configured: an empty retained payload deletes each topic,
+        # and HA drops the entity (the device, when it was a site's last).
+        for topic in known:
+            if topic not in messages and (topics.site_of(topic) not in (None, *live) or topics.is_plan(topic)):
                 messages[topic] = ""
         sent = 0
         for topic, payload in messages.items():
@@ -168,7 +185,9 @@ class MqttPublisher:
             if payload:
                 self._sent[topic] = payload
             else:
-                del self._sent[topic]
+                self._sent.pop(topic, None)
+                with self._retained_lock:
+                    self._retained.discard(topic)
             sent += 1
         self.published += sent
         return sent
@@ -182,8 +201,17 @@ class MqttPublisher:
         logger.info("MQTT: connected to %s", self._broker)
         self._outage_logged = False
         self._resync = True
+        with self._retained_lock:
+            self._retained.clear()
         self._connected.set()
         self._wake.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        # Only what the broker held when we subscribed (retain flag); our own publishes echo without it.
+        if message.retain and message.payload and self._topics.is_plan(message.topic):
+            with self._retained_lock:
+                self._retained.add(message.topic)
+            self._wake.set()  # clear it now rather than at the next tick
 
     def _on_connect_fail(self, client, userdata) -> None:
         self._outage("cannot reach the broker")

@@ -1,5 +1,5 @@
 """The pure Home Assistant message builders (exporter/ha_discovery.py) on the fixture Snapshot: signs and
-units, the bounded forecast, availability from freshness, the discovery configs' shape, the plans hook."""
+units, the bounded forecast, availability from freshness, the discovery configs' shape, each load's cheap window."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import dataclasses
 import datetime as dt
 import json
 import re
-from types import SimpleNamespace
+from decimal import Decimal
 
 import pytest
+
+from amber.advisor import Window, parse_loads
 
 from exporter.ha_discovery import (
     FORECAST_HOURS,
@@ -18,13 +20,14 @@ from exporter.ha_discovery import (
     channel_state,
     discovery_messages,
     forecast_points,
-    plans_message,
+    plan_state,
     state_messages,
 )
 from exporter.snapshot import SitePrices, channel_views, frozen_map
-from tests.exporter.test_collector import SCRAPED_AT, SITE, fixture_intervals, fixture_snapshot
+from tests.exporter.test_collector import LOADS, SCRAPED_AT, SITE, fixture_intervals, fixture_snapshot
 
 TOPICS = Topics("amber-home", "homeassistant")
+POOL = parse_loads("pool 2h controlledLoad")[0]  # no window can fit: the fixture site has no controlled load
 # Keys HA's MQTT discovery needs (or this project relies on) per component.
 REQUIRED = {"name", "unique_id", "state_topic", "value_template", "availability", "availability_mode", "device"}
 
@@ -160,22 +163,85 @@ def test_price_sensors_have_units_and_state_class_for_statistics_and_the_energy_
     assert "paid" in configs["feedIn_price"]["name"]
 
 
-# --- the advisor's hook --------------------------------------------------------------------------------------
+# --- each load's next cheap window (the advisor) ------------------------------------------------------------
 
 
-def test_plans_are_published_only_when_the_snapshot_has_them():
-    assert plans_message(fixture_snapshot(), TOPICS) == {}
+def plan_states(snapshot=None) -> dict[str, dict]:
+    snapshot = snapshot or fixture_snapshot()
+    published = state_messages(snapshot, TOPICS, now=SCRAPED_AT, stale_after=900.0, loads=(*LOADS, POOL))
+    return {t.rsplit("/", 1)[1]: json.loads(p) for t, p in published.items() if "/plans/" in t}
 
-    @dataclasses.dataclass(frozen=True)
-    class Window:
-        load: str
-        start: dt.datetime
-        price: float
 
-    snapshot = SimpleNamespace(plans={SITE: (Window("dishwasher", dt.datetime(2021, 5, 5, 3, tzinfo=dt.UTC), 0.1),)})
-    assert json.loads(plans_message(snapshot, TOPICS)["amber-home/plans"]) == {
-        SITE: [{"load": "dishwasher", "start": "2021-05-05T03:00:00+00:00", "price": 0.1}]
-    }
+def plan_configs() -> dict[str, dict]:
+    configs = discovery_messages(fixture_snapshot(), TOPICS, (*LOADS, POOL))
+    return {c["unique_id"].removeprefix(f"amber_home_{SITE}_"): c for c in map(json.loads, configs.values())}
+
+
+def test_a_load_s_window_is_published_in_dollars_with_timestamps():
+    window = next(w for w in fixture_snapshot().prices[SITE].plans if w.load.name == "dishwasher")
+    state = plan_states()["dishwasher"]
+    assert state["start"] == "2021-05-05T02:00:00+00:00" == window.start.isoformat()
+    assert state["end"] == "2021-05-05T03:00:00+00:00"
+    assert state["mean_price"] == pytest.approx(float(window.mean_price) / 100) == pytest.approx(0.273765)
+    assert (state["price_low"], state["price_high"]) == (pytest.approx(0.249765), pytest.approx(0.335765))
+    assert state["saving"] == 0.0 and state["saving_aud"] == 0.0  # the fixture's cheapest hour starts now
+    assert state["kw"] == 2.0 and state["channel"] == "general" and state["minutes"] == 60
+
+
+def test_a_feed_in_window_is_what_you_are_paid_and_its_saving_is_what_you_gain():
+    window = next(w for w in fixture_snapshot().prices[SITE].plans if w.load.name == "battery")
+    assert window.mean_price < 0 and window.low < window.high < 0  # Amber's sign: negative = paid
+    state = plan_states()["battery"]
+    assert state["mean_price"] == pytest.approx(0.1277) and state["now_price"] == pytest.approx(0.05983)
+    assert state["saving"] == pytest.approx(0.1277 - 0.05983) and state["saving"] > 0  # paid more then than now
+    assert (state["price_low"], state["price_high"]) == (pytest.approx(0.1097), pytest.approx(0.1877))
+    assert state["saving_aud"] is None and state["kw"] is None  # no power given: no dollars
+
+
+def test_the_saving_in_dollars_is_the_load_s_power_times_hours_times_the_price_difference():
+    car = parse_loads("car 2h by 07:00 7kW")[0]
+    start = dt.datetime(2021, 5, 5, 15, tzinfo=dt.UTC)
+    window = Window(car, start, start + dt.timedelta(hours=2), Decimal("10"), Decimal("30"), None, None)
+    state = plan_state(car, window)
+    assert state["saving"] == pytest.approx(0.20) and state["saving_aud"] == pytest.approx(2.80)  # 20c x 7kW x 2h
+    assert state["price_low"] is None and state["price_high"] is None  # no band when Amber sent none
+    assert state["by"] == "07:00" and state["kw"] == 7.0
+
+
+def test_a_load_no_window_fits_is_unknown_and_so_is_every_load_before_the_first_poll():
+    blank = {"start", "end", "mean_price", "now_price", "saving", "saving_aud", "price_low", "price_high"}
+    pool = plan_states()["pool"]  # controlledLoad: the fixture site has no such channel
+    assert {k for k, v in pool.items() if v is None} == blank | {"kw", "by"}
+    unpolled = plan_states(dataclasses.replace(fixture_snapshot(), prices=frozen_map({})))
+    assert set(unpolled) == {"dishwasher", "battery", "pool"}
+    assert all(blank <= {k for k, v in state.items() if v is None} for state in unpolled.values())
+
+
+def test_plan_entities_follow_the_other_entities_conventions():
+    configs, published = plan_configs(), states_with_loads()
+    plans = {k: c for k, c in configs.items() if k.startswith("plan_")}
+    assert sorted(plans) == sorted(
+        [f"plan_{n}_{k}" for n in ("dishwasher", "battery", "pool") for k in ("start", "end", "mean_price", "saving")]
+        + ["plan_dishwasher_saving_aud"]  # the only load with a power
+    )
+    for key, config in plans.items():
+        assert REQUIRED <= set(config) and config["device"]["identifiers"] == [f"amber_home_{SITE}"]
+        assert config["availability"] == configs["spot_price"]["availability"]  # exporter and site freshness
+        field = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", config["value_template"]).group(1)
+        assert field in json.loads(published[config["state_topic"]]), key
+        assert "state_class" not in config
+    assert plans["plan_dishwasher_start"]["device_class"] == "timestamp"
+    assert plans["plan_battery_end"]["device_class"] == "timestamp"
+    assert plans["plan_dishwasher_mean_price"]["unit_of_measurement"] == PRICE_UNIT
+    assert plans["plan_dishwasher_saving"]["unit_of_measurement"] == PRICE_UNIT
+    assert plans["plan_dishwasher_saving_aud"]["unit_of_measurement"] == "AUD"
+    assert plans["plan_battery_mean_price"]["json_attributes_topic"] == TOPICS.plan(SITE, "battery")
+    assert "paid" in plans["plan_battery_mean_price"]["name"] and "paid" not in plans["plan_pool_mean_price"]["name"]
+    assert list(plan_configs()) == list(configs)  # stable ids, stable order
+
+
+def states_with_loads() -> dict[str, str]:
+    return state_messages(fixture_snapshot(), TOPICS, now=SCRAPED_AT, stale_after=900.0, loads=(*LOADS, POOL))
 
 
 def test_sites_without_prices_get_site_entities_only():
@@ -190,5 +256,9 @@ def test_topics_tell_which_site_they_belong_to():
     assert topics.site_of(topics.channel_state(SITE, "general")) == SITE
     assert topics.site_of(topics.site_status(SITE)) == SITE
     assert topics.site_of(topics.config("binary_sensor", SITE, "general_spike")) == SITE
-    assert topics.site_of(topics.availability) is None and topics.site_of(topics.plans) is None
+    assert topics.site_of(topics.availability) is None and topics.site_of(topics.plan(SITE, "car")) == SITE
+    assert topics.is_plan(topics.plan(SITE, "car")) and topics.is_plan(topics.config("sensor", SITE, "plan_car_end"))
+    assert not topics.is_plan(topics.config("sensor", SITE, "general_price"))
+    assert not topics.is_plan(topics.channel_state(SITE, "general")) and not topics.is_plan(topics.availability)
+    assert not topics.is_plan("ha/sensor/someone_else/plan_x/config")
     assert topics.site_of("ha/sensor/someone_else/x/config") is None and topics.site_of("elsewhere/x/y") is None

@@ -1,6 +1,7 @@
 """The MQTT publisher against a real Mosquitto broker on 127.0.0.1 (authentication on): retained discovery
-and state, a new interval from the simulator-driven poll loop, a broker restart mid-run while /metrics keeps
-answering, the last will when `amber-home export` is killed, bad credentials. Only the Amber API is faked
+and state, each load's cheap window (cleared when the load is removed, even across a restart), a new
+interval from the simulator-driven poll loop, a broker restart mid-run while /metrics keeps answering, the
+last will when `amber-home export` is killed, bad credentials. Only the Amber API is faked
 (the project's simulator)."""
 
 from __future__ import annotations
@@ -25,12 +26,21 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from amber.advisor import Load
 from amber.config import MqttBroker
 from amber.secret import Secret
 from exporter.ha_discovery import Topics
 from exporter.mqtt import MqttPublisher
-from exporter.snapshot import SnapshotStore
-from tests.exporter.test_collector import SCRAPED_AT, SITE, fixture_snapshot
+from exporter.snapshot import SnapshotStore, load_plans
+from tests.exporter.test_collector import (
+    LOADS,
+    POLLED_AT,
+    SCRAPED_AT,
+    SITE,
+    SYDNEY,
+    fixture_intervals,
+    fixture_snapshot,
+)
 from tests.exporter.test_poller import BOUNDARY, at_nem, rig
 from tests.exporter.test_server import serving
 from tests.support.servers import MosquittoServer, free_port
@@ -87,9 +97,11 @@ def listening(broker: MosquittoServer) -> Iterator[Listener]:
 
 @contextmanager
 def publishing(broker: MosquittoServer, store: SnapshotStore, *, password: str | None = None,
-               clock: Callable[[], float] = lambda: SCRAPED_AT) -> Iterator[MqttPublisher]:  # fmt: skip
+               clock: Callable[[], float] = lambda: SCRAPED_AT, loads: tuple[Load, ...] = (),
+               tick: float = 0.5) -> Iterator[MqttPublisher]:  # fmt: skip
     publisher = MqttPublisher(store, MqttBroker("127.0.0.1", broker.port, False), TOPICS, username=broker.username,
-                              password=Secret(password or broker.password), keepalive=5, tick=0.5, clock=clock)  # fmt: skip
+                              password=Secret(password or broker.password), keepalive=5, tick=tick, clock=clock,
+                              loads=loads)  # fmt: skip
     publisher.start()
     try:
         yield publisher
@@ -154,6 +166,57 @@ def test_a_site_no_longer_polled_is_removed_from_home_assistant(mosquitto):
             late.wait_for(TOPICS.availability)
             time.sleep(0.5)
             assert not [t for t in late.messages if SITE in t]  # nothing of it is retained any more
+
+
+def plan_config(load: str, key: str) -> str:
+    return TOPICS.config("sensor", SITE, f"plan_{load}_{key}")
+
+
+def test_each_load_s_cheap_window_reaches_home_assistant_retained(mosquitto):
+    with publishing(mosquitto, SnapshotStore(fixture_snapshot()), loads=LOADS):
+        with listening(mosquitto) as first:
+            first.wait_for(TOPICS.availability, lambda p: p == "online")
+        with listening(mosquitto) as late:  # everything from the broker's retained store
+            late.wait_for(TOPICS.availability, lambda p: p == "online")
+            start = json.loads(late.wait_for(plan_config("dishwasher", "start")))
+            assert start["device_class"] == "timestamp"
+            assert start["unique_id"] == f"amber_home_{SITE}_plan_dishwasher_start"
+            assert start["state_topic"] == TOPICS.plan(SITE, "dishwasher")
+            saving = json.loads(late.wait_for(plan_config("dishwasher", "saving_aud")))
+            assert saving["unit_of_measurement"] == "AUD"
+            json.loads(late.wait_for(plan_config("battery", "mean_price")))  # feed-in: no kW, no saving_aud
+            dishwasher = json.loads(late.wait_for(TOPICS.plan(SITE, "dishwasher")))
+            battery = json.loads(late.wait_for(TOPICS.plan(SITE, "battery")))
+            assert (dishwasher["start"], dishwasher["end"]) == ("2021-05-05T02:00:00+00:00", "2021-05-05T03:00:00+00:00")
+            assert battery["mean_price"] == pytest.approx(0.1277)  # what exporting then pays, AUD/kWh
+            time.sleep(0.5)  # let the rest of the retained burst arrive
+            assert plan_config("battery", "saving_aud") not in late.messages
+            plans = [t for t in late.messages if "plan" in t]
+            assert len(plans) == 5 + 4 + 2 and set(plans) <= late.retained
+
+
+def test_a_load_removed_from_the_settings_is_cleared_even_after_a_restart(mosquitto):
+    store = SnapshotStore(fixture_snapshot())
+    with publishing(mosquitto, store, loads=LOADS):  # an earlier run, with the dishwasher and the battery
+        with listening(mosquitto) as listener:
+            listener.wait_for(TOPICS.plan(SITE, "battery"))
+            listener.wait_for(plan_config("battery", "start"))
+    # The user removes the battery and the dishwasher's power, and restarts: the new run never sent them.
+    dishwasher = dataclasses.replace(LOADS[0], kw=None)
+    plans = load_plans(fixture_intervals(), (dishwasher,), POLLED_AT, SYDNEY)  # as the new run's poller plans
+    store.update(lambda s: dataclasses.replace(s, prices={SITE: dataclasses.replace(s.prices[SITE], plans=plans)}))
+    with listening(mosquitto) as listener, publishing(mosquitto, store, loads=(dishwasher,), tick=60):
+        gone = [TOPICS.plan(SITE, "battery"), plan_config("battery", "start"), plan_config("battery", "mean_price"),
+                plan_config("dishwasher", "saving_aud")]  # fmt: skip
+        for topic in gone:
+            listener.wait_for(topic, lambda p: p == "")
+        assert json.loads(listener.messages[TOPICS.plan(SITE, "dishwasher")])["saving_aud"] is None
+        with listening(mosquitto) as late:
+            late.wait_for(TOPICS.availability, lambda p: p == "online")
+            late.wait_for(plan_config("dishwasher", "start"))
+            time.sleep(0.5)
+            assert not [t for t in late.messages if "battery" in t or "saving_aud" in t]
+            assert late.messages[TOPICS.channel_state(SITE, "general")]  # the rest of the site stays
 
 
 # --- outages -------------------------------------------------------------------------------------------------
