@@ -162,10 +162,17 @@ def test_a_site_no_longer_polled_is_removed_from_home_assistant(mosquitto):
             s, sites=tuple(dataclasses.replace(e, polled=False) for e in s.sites), prices={}))
         for topic in (config, TOPICS.channel_state(SITE, "general"), TOPICS.site_status(SITE)):
             listener.wait_for(topic, lambda p: p == "")
-        with listening(mosquitto) as late:
-            late.wait_for(TOPICS.availability)
-            time.sleep(0.5)
-            assert not [t for t in late.messages if SITE in t]  # nothing of it is retained any more
+        # Nothing of it stays retained. The publisher clears every topic of the site, the three above first;
+        # on a loaded machine the rest may take a moment, so a late client looks again until a deadline.
+        deadline = time.monotonic() + 15
+        while True:
+            with listening(mosquitto) as late:
+                late.wait_for(TOPICS.availability)
+                time.sleep(0.5)
+                left = [t for t in late.messages if SITE in t]
+            if not left or time.monotonic() > deadline:
+                break
+        assert not left
 
 
 def plan_config(load: str, key: str) -> str:
