@@ -8,7 +8,9 @@ import pytest
 
 from tests.support.servers import PGliteServer, ServerUnavailable, TimescaleServer
 
-TIER_FIXTURES = {"timescale_server": "timescaledb", "apache_db": "timescaledb", "tsl_db": "tsl"}
+TIER_FIXTURES = {
+    "timescale_server": "timescaledb", "apache_db": "timescaledb", "tsl_db": "tsl", "engine_images": "engine",
+}
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,7 @@ def pytest_collection_modifyitems(items):
 
 
 def tier_of(report_keywords) -> str:
-    for marker in ("tsl", "timescaledb"):
+    for marker in ("engine", "tsl", "timescaledb"):
         if marker in report_keywords:
             return marker
     return "unit"
@@ -65,7 +67,7 @@ def pytest_terminal_summary(terminalreporter):
             counts.setdefault(tier_of(report.keywords), Counter())[outcome] += 1
     if counts:
         terminalreporter.section("tests per tier")
-        for tier in ("unit", "timescaledb", "tsl"):
+        for tier in ("unit", "timescaledb", "tsl", "engine"):
             if tier in counts:
                 parts = ", ".join(f"{n} {k}" for k, n in sorted(counts[tier].items()))
                 terminalreporter.write_line(f"{tier:12} {parts}")
