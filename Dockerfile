@@ -29,7 +29,6 @@ COPY loader/ loader/
 COPY exporter/ exporter/
 COPY simulator/ simulator/
 COPY sql/ sql/
-COPY scripts/lib/stack-demo-entrypoint.sh scripts/lib/stack-demo-entrypoint.sh
 RUN uv sync --no-dev
 
 FROM ${PYTHON_IMAGE}
@@ -37,7 +36,6 @@ FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 amber \
     && useradd --system --uid 10001 --gid amber --home-dir /app --no-create-home --shell /usr/sbin/nologin amber
 COPY --from=build --chown=root:root /app /app
-RUN ln -s /app/scripts/lib/stack-demo-entrypoint.sh /usr/local/bin/amber-home-demo
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

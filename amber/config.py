@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from amber.secret import Secret
@@ -50,6 +50,10 @@ class ConfigError(Exception):
 def _api_key(raw: str) -> Secret:
     if any(ch.isspace() for ch in raw):
         raise ValueError("contains whitespace; paste only the key itself")
+    return Secret(raw)
+
+
+def _password(raw: str) -> Secret:
     return Secret(raw)
 
 
@@ -261,6 +265,13 @@ _VARS: tuple[_Var, ...] = (
     _Var("ALERT_RELAY_PORT", "alert_relay_port", _port,
          "Port of the standalone alert relay; the exporter also serves /alerts on EXPORTER_PORT.",
          default="9848"),
+    _Var("AMBER_DEMO_API_BASE_URL", "demo_api_base_url", _http_url,
+         "Where the demo's simulator answers (compose.yaml sets it). Used, with the simulator's key,"
+         " when neither AMBER_API_KEY nor AMBER_API_BASE_URL is set.",
+         unset="no demo: without a key, services stop with the fix"),
+    _Var("DATABASE_PASSWORD", "database_password", _password,
+         "Password for DATABASE_URL's user, replacing any in the URL (compose.yaml: a generated secret file).",
+         unset="the URL's own password, if any", secret=True),
 )
 # fmt: on
 
@@ -291,6 +302,8 @@ class Settings:
     alert_webhook_token: Secret | None
     alert_relay_host: str
     alert_relay_port: int
+    demo_api_base_url: str | None
+    database_password: Secret | None  # already applied to database_url
 
     @property
     def has_api_key(self) -> bool:
@@ -334,9 +347,26 @@ class Settings:
                     f" (today is {today.isoformat()} in {zone.key}); use a past date or unset it"
                 )
 
+        # Demo: no key and no chosen API -> the simulator (amber.factory.with_demo_key adds its key).
+        chose_api = bool(environ.get("AMBER_API_BASE_URL", "").strip())
+        if values.get("api_key") is None and values.get("demo_api_base_url") and not chose_api:
+            values["api_base_url"] = values["demo_api_base_url"]
+        password = values.get("database_password")
+        if password is not None and values.get("database_url") is not None:
+            values["database_url"] = Secret(_with_password(values["database_url"].reveal(), password.reveal()))
+
         if problems:
             raise ConfigError(problems)
         return cls(**values)
+
+
+def _with_password(url: str, password: str) -> str:
+    """`url` with its password replaced by `password` (percent-encoded: any character may be in it)."""
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(unquote(user), safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _lookup(var: _Var, environ: Mapping[str, str]) -> tuple[str, str] | None:

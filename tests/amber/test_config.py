@@ -360,3 +360,30 @@ def test_docs_table_lists_every_variable_and_file_variant() -> None:
             assert name.removesuffix("_FILE") in names, f"{name} without its variable"
     documented = {n for n in names if not n.endswith("_FILE")}
     assert len(documented) <= len(settings_fields), "a documented variable fills no Settings field"
+
+
+# --- compose: the demo's simulator and the database password from a file ------------------------------
+
+
+def test_demo_api_is_used_only_without_a_key_and_without_a_chosen_api() -> None:
+    demo = {"AMBER_DEMO_API_BASE_URL": "http://simulator:8765/v1"}
+    assert Settings.from_env(demo).api_base_url == "http://simulator:8765/v1"
+    assert Settings.from_env({**demo, "AMBER_API_KEY": "psk_x"}).api_base_url == "https://api.amber.com.au/v1"
+    chosen = {**demo, "AMBER_API_BASE_URL": "http://sim.lan:8765/v1"}
+    assert Settings.from_env(chosen).api_base_url == "http://sim.lan:8765/v1"
+    assert Settings.from_env({}).api_base_url == "https://api.amber.com.au/v1"
+
+
+def test_database_password_from_a_file_replaces_the_urls(tmp_path) -> None:
+    secret = tmp_path / "writer_password"
+    secret.write_text("p@ss:w/rd %x\n")
+    env = {"DATABASE_URL": "postgresql://amber_writer:old@timescaledb:5432/amber?sslmode=disable",
+           "DATABASE_PASSWORD_FILE": str(secret)}  # fmt: skip
+    url = Settings.from_env(env).database_url.reveal()
+    assert url == "postgresql://amber_writer:p%40ss%3Aw%2Frd%20%25x@timescaledb:5432/amber?sslmode=disable"
+    import psycopg.conninfo
+
+    assert psycopg.conninfo.conninfo_to_dict(url)["password"] == "p@ss:w/rd %x"
+    no_password = {"DATABASE_URL": "postgresql://amber@db/amber", "DATABASE_PASSWORD": "s3cret"}
+    assert Settings.from_env(no_password).database_url.reveal() == "postgresql://amber:s3cret@db/amber"
+    assert "s3cret" not in repr(Settings.from_env(no_password))

@@ -24,11 +24,10 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
-DEMO_ENTRYPOINT = REPO / "scripts" / "lib" / "stack-demo-entrypoint.sh"
 
 APP_IMAGE = "amber-home:local"
 ONE_SHOTS = {"migrate", "backfill"}
-# Services that talk to the Amber API: they go through the demo switch.
+# Services that talk to the Amber API: without a key they use the demo's simulator.
 API_SERVICES = {"backfill", "loader", "exporter"}
 NETWORK_PORTS = {("grafana", 3000)}  # the only ports not bound to 127.0.0.1
 MEMORY_BUDGET_MIB = 2048
@@ -36,6 +35,7 @@ MEMORY_BUDGET_MIB = 2048
 # Settings variables compose.yaml deliberately does not pass from .env, and why.
 NOT_PASSED = {
     "DATABASE_URL": "built from POSTGRES_PASSWORD for the timescaledb service",
+    "DATABASE_PASSWORD": "secrets: DATABASE_PASSWORD_FILE names the generated secret file",
     "EXPORTER_PORT": "fixed inside the container (9847; Prometheus scrapes it there)",
     "EXPORTER_HOST": "fixed inside the container (0.0.0.0; the host side is bound to 127.0.0.1)",
     "APPRISE_CONFIG": "a path: needs a mounted file, so an override file adds both",
@@ -55,13 +55,14 @@ def compose_bin() -> str:
     return result.stdout.strip()
 
 
-def compose_config(tmp_path: Path, env_text: str = "") -> dict:
-    """`docker-compose config` of compose.yaml with `env_text` as the .env file and a clean environment."""
+def compose_config(tmp_path: Path, env_text: str = "", profiles: tuple[str, ...] = ("demo",)) -> dict:
+    """`docker-compose config` of compose.yaml with `env_text` as the .env file, a clean environment and
+    `profiles` (the demo's by default)."""
     env_file = tmp_path / "test.env"
     env_file.write_text(env_text)
     result = subprocess.run(
         [compose_bin(), "--project-directory", str(REPO), "--file", str(COMPOSE_FILE),
-         "--env-file", str(env_file), "config", "--format", "json"],
+         "--env-file", str(env_file), *(f"--profile={p}" for p in profiles), "config", "--format", "json"],
         capture_output=True, text=True, timeout=60,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
     )  # fmt: skip
@@ -85,11 +86,19 @@ def services(demo) -> dict:
 def test_compose_config_with_no_env_is_the_demo(services):
     for name in API_SERVICES:
         env = services[name]["environment"]
-        assert services[name]["entrypoint"] == ["amber-home-demo"], name
+        assert not services[name].get("entrypoint"), name  # `docker compose exec X amber-home …` sees the same
         assert env["AMBER_API_KEY"] == "" and env["AMBER_API_BASE_URL"] == "", name
         assert env["AMBER_DEMO_API_BASE_URL"] == "http://simulator:8765/v1", name
-        assert services[name]["depends_on"]["simulator"]["condition"] == "service_healthy", name
+        assert services[name]["depends_on"]["simulator"] == {"condition": "service_healthy", "required": False}, name
     assert services["simulator"]["command"][:1] == ["simulate"]
+    assert services["simulator"]["profiles"] == ["demo"]
+
+
+def test_without_the_demo_profile_the_simulator_is_not_started_nor_waited_for(tmp_path):
+    services = compose_config(tmp_path, "AMBER_API_KEY=psk_0123456789abcdef\n", profiles=())["services"]
+    assert "simulator" not in services
+    for name in API_SERVICES:
+        assert services[name]["depends_on"].get("simulator", {"required": False})["required"] is False, name
 
 
 def test_compose_config_with_a_key_passes_it_on(tmp_path):
@@ -121,17 +130,19 @@ def test_long_running_services_restart_and_have_healthchecks(services):
         assert test and test[0] in ("CMD", "CMD-SHELL") and not service["healthcheck"].get("disable"), name
 
 
-def test_one_shots_run_once_and_gate_their_dependants(services):
-    for name in ONE_SHOTS:
-        assert services[name]["restart"] == "no", name
+def test_one_shots_run_once_and_nothing_waits_for_the_history(services):
+    assert services["migrate"]["restart"] == "no"
+    # A crashed or OOM-killed backfill resumes by itself, a few times at most (a rejected key stops it).
+    assert services["backfill"]["restart"] == "on-failure:5"
     for name, service in services.items():
         for dependency, how in service.get("depends_on", {}).items():
+            assert dependency != "backfill", f"{name} waits for the backfill: `up -d` would block for hours"
             expected = (
                 "service_completed_successfully" if dependency in ONE_SHOTS else ("service_healthy", "service_started")
             )
             assert how["condition"] in expected, f"{name} → {dependency}: {how['condition']}"
-    assert services["loader"]["depends_on"]["backfill"]["condition"] == "service_completed_successfully"
-    assert services["backfill"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("loader", "exporter", "backfill"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
     assert services["migrate"]["depends_on"]["timescaledb"]["condition"] == "service_healthy"
 
 
@@ -224,48 +235,6 @@ def test_env_example_as_env_is_the_demo(tmp_path):
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "admin"
 
 
-# --- the demo switch -------------------------------------------------------------------------------------
-
-
-def run_demo_entrypoint(tmp_path: Path, **env: str) -> dict[str, str]:
-    """Run the entrypoint with a stand-in `amber-home` that prints its arguments and environment."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    fake = bin_dir / "amber-home"
-    fake.write_text('#!/bin/sh\necho "ARGS=$*"\nenv\n')
-    fake.chmod(0o755)
-    result = subprocess.run(
-        ["sh", str(DEMO_ENTRYPOINT), "collect", "--once"],
-        capture_output=True, text=True, check=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env},
-    )  # fmt: skip
-    out = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    out["stderr"] = result.stderr
-    return out
-
-
-def test_demo_switch_without_a_key_uses_the_simulator(tmp_path):
-    out = run_demo_entrypoint(tmp_path, AMBER_DEMO_API_BASE_URL="http://simulator:8765/v1", AMBER_API_KEY="")
-    assert out["ARGS"] == "collect --once"
-    assert out["AMBER_API_KEY"] == "sim-key"
-    assert out["AMBER_API_BASE_URL"] == "http://simulator:8765/v1"
-    assert "demo mode" in out["stderr"]
-
-
-def test_demo_switch_with_a_key_changes_nothing(tmp_path):
-    for key_env in ({"AMBER_API_KEY": "psk_real"}, {"AMBER_API_KEY_FILE": "/run/secrets/amber_api_key"}):
-        out = run_demo_entrypoint(tmp_path, AMBER_DEMO_API_BASE_URL="http://simulator:8765/v1", **key_env)
-        assert out.get("AMBER_API_KEY", "") == key_env.get("AMBER_API_KEY", "")
-        assert "AMBER_API_BASE_URL" not in out
-        assert out["stderr"] == ""
-
-
-def test_demo_switch_keeps_a_chosen_base_url(tmp_path):
-    out = run_demo_entrypoint(
-        tmp_path, AMBER_DEMO_API_BASE_URL="http://simulator:8765/v1", AMBER_API_BASE_URL="http://sim.lan:8765/v1"
-    )
-    assert out["AMBER_API_BASE_URL"] == "http://sim.lan:8765/v1"
-
-
 def test_loader_healthcheck_query_runs_on_the_schema(apache_db, services):
     """The loader's healthcheck SQL is valid on the migrated schema: unhealthy (1) while prices is empty."""
     from loader.migrate import migrate
@@ -309,7 +278,6 @@ def test_dockerfile_uses_one_slim_python_base_a_non_root_user_and_amber_home():
     assert users and not users[-1].startswith(("0", "root")), "the image must run as a non-root user"
     assert [value for op, value in instructions if op == "ENTRYPOINT"] == ['["amber-home"]']
     assert any(op == "RUN" and "uv sync --no-dev" in value for op, value in instructions)
-    assert os.access(DEMO_ENTRYPOINT, os.X_OK), "the image links the demo entrypoint as a command"
 
 
 def test_dockerfile_copies_what_exists_and_is_not_ignored():

@@ -79,6 +79,7 @@ class ComposeStack:
     profiles: tuple[str, ...] = ()
     extra_files: tuple[Path, ...] = ()
     started: bool = field(default=False, init=False)
+    up_at: float = field(default=0.0, init=False)
 
     @classmethod
     def create(cls, workdir: Path, env: Mapping[str, str] | None = None, *, profiles: Sequence[str] = (),
@@ -119,7 +120,12 @@ class ComposeStack:
         self.started = True
         began = time.monotonic()
         self.compose("up", "--detach", "--no-build", *services, timeout=timeout)
-        return time.monotonic() - began
+        self.up_at = time.monotonic()
+        return self.up_at - began
+
+    def since_up(self) -> float:
+        """Seconds since the last `up` returned."""
+        return time.monotonic() - self.up_at
 
     def down(self) -> None:
         if self.started:
