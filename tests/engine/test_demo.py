@@ -113,6 +113,13 @@ def test_an_alert_goes_through_alertmanager_and_the_relay_to_the_phone(demo):
                   lambda: "Engine tier test" in demo.logs("notify-sink"), timeout=90)  # fmt: skip
 
 
+def test_doctor_passes_in_every_app_container(demo):
+    demo.wait_healthy(["loader", "exporter"], timeout=240)
+    for service in ("loader", "exporter"):
+        result = demo.exec(service, "amber-home", "doctor")
+        assert result.returncode == 0, f"{service}: doctor failed:\n{result.stdout}{result.stderr}"
+
+
 def test_grafana_finds_its_provisioning_and_logs_in_as_the_reader(demo):
     demo.wait_healthy(["grafana"], timeout=180)
     status, body = http_get(demo.url("grafana", 3000, "/stub/report"))
