@@ -8,6 +8,7 @@ are final once fetched. No I/O; `loader.backfill` runs the plan.
                                                                   cut from `last` backwards, newest first
     plan_backfill(sites, *, start_date, today, done, days) -> Plan
     window_is_final(window, *, today, estimated_rows, empty_days) -> bool
+    site_days(plan, fetched) -> {site_id: (done_days, remaining_days)}   progress for backfill_status
 
 Requests
     Amber's /prices and /usage take `startDate`..`endDate` as NEM dates (UTC+10, no daylight saving),
@@ -71,6 +72,7 @@ __all__ = [
     "missing_runs",
     "nem_today",
     "plan_backfill",
+    "site_days",
     "settled_through",
     "stream_span",
     "window_is_final",
@@ -83,6 +85,7 @@ NEM_OFFSET = dt.timedelta(hours=10)  # NEM time is UTC+10 all year
 DAY = dt.timedelta(days=1)
 
 DateRange = tuple[dt.date, dt.date]  # inclusive
+SiteDays = dict[str, tuple[int, int]]  # site id -> (days done, days remaining), both streams counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,3 +246,17 @@ def window_is_final(window: Window, *, today: dt.date, estimated_rows: int = 0, 
     if window.end > settled_through(today):
         return False
     return not (window.stream == USAGE and (estimated_rows > 0 or empty_days > 0))
+
+
+def site_days(plan: Plan, fetched: Iterable[Window]) -> SiteDays:
+    """Per site of `plan`: days of history stored (complete before the run, plus the `fetched` windows
+    of this run) and days still to fetch, prices and usage counted separately."""
+    wanted: dict[str, int] = {}
+    done: dict[str, int] = {}
+    for (site_id, _stream), (first, last) in plan.spans.items():
+        wanted[site_id] = wanted.get(site_id, 0) + (last - first).days + 1
+    for (site_id, _stream), days in plan.done_days.items():
+        done[site_id] = done.get(site_id, 0) + days
+    for window in fetched:
+        done[window.site_id] = done.get(window.site_id, 0) + window.days
+    return {site_id: (done.get(site_id, 0), max(0, total - done.get(site_id, 0))) for site_id, total in wanted.items()}

@@ -11,6 +11,7 @@ import pytest
 from amber.client import MAX_RANGE_DAYS
 from amber.models import Channel, Site
 from loader.windows import (
+    site_days,
     PRICES,
     USAGE,
     Window,
@@ -211,3 +212,14 @@ def test_only_settled_windows_are_final():
     assert not window_is_final(usage, today=TODAY, estimated_rows=3)
     assert not window_is_final(usage, today=TODAY, empty_days=1)
     assert window_is_final(old, today=TODAY, empty_days=1)  # prices: empty days are not a reason
+
+
+def test_site_days_counts_both_streams_done_before_and_during_the_run():
+    sites = [site("A", active_from=TODAY - 20 * DAY), site("B", active_from=TODAY - 6 * DAY)]
+    done = {("A", PRICES): [(TODAY - 20 * DAY, TODAY - 14 * DAY)]}
+    plan = plan_backfill(sites, start_date=None, today=TODAY, done=done)
+    # A: prices 21 days (7 done), usage 20 days; B: prices 7, usage 6.
+    assert site_days(plan, []) == {"A": (7, 34), "B": (0, 13)}
+    fetched = [w for w in plan.windows if w.site_id == "B"]
+    assert site_days(plan, fetched) == {"A": (7, 34), "B": (13, 0)}
+    assert site_days(plan, plan.windows) == {"A": (41, 0), "B": (13, 0)}
