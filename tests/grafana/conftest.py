@@ -88,6 +88,8 @@ def world(timescale_server) -> Iterator[World]:
             try:
                 with psycopg.connect(url) as conn:
                     site_id = fill(client, sim, conn, now)
+                    # A backfill half-way through older history (sql/012), for the Health dashboard.
+                    conn.execute("INSERT INTO backfill_status VALUES (%s, 90, 30, 600, now(), NULL)", (site_id,))
             finally:
                 client.close()
             yield World(url=url, database=name, port=timescale_server.port, sim=sim, site_id=site_id, now=now)
