@@ -277,7 +277,7 @@ def test_dockerfile_uses_one_slim_python_base_a_non_root_user_and_amber_home():
     users = [value for op, value in instructions if op == "USER"]
     assert users and not users[-1].startswith(("0", "root")), "the image must run as a non-root user"
     assert [value for op, value in instructions if op == "ENTRYPOINT"] == ['["amber-home"]']
-    assert any(op == "RUN" and "uv sync --no-dev" in value for op, value in instructions)
+    assert any(op == "RUN" and "uv sync --locked --no-dev" in value for op, value in instructions)
 
 
 def test_dockerfile_copies_what_exists_and_is_not_ignored():
@@ -315,7 +315,7 @@ def test_image_layout_runs_migrate_from_app(tmp_path):
                     shutil.copy2(src, dst)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
     env |= {"UV_PROJECT_ENVIRONMENT": str(app / ".venv"), "UV_LINK_MODE": "copy"}
-    sync = subprocess.run(["uv", "sync", "--no-dev", "--quiet"], cwd=app, env=env, capture_output=True, text=True,
+    sync = subprocess.run(["uv", "sync", "--locked", "--no-dev", "--quiet"], cwd=app, env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert sync.returncode == 0, sync.stderr
     python = app / ".venv" / "bin" / "python"
