@@ -30,6 +30,7 @@ COPY loader/ loader/
 COPY exporter/ exporter/
 COPY simulator/ simulator/
 COPY sql/ sql/
+COPY scripts/lib/compose-secrets.sh scripts/lib/compose-secrets.sh
 RUN uv sync --locked --no-dev
 
 FROM ${PYTHON_IMAGE}

@@ -26,7 +26,7 @@ ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
 
 APP_IMAGE = "amber-home:local"
-ONE_SHOTS = {"migrate", "backfill"}
+ONE_SHOTS = {"secrets", "migrate", "backfill"}
 # Services that talk to the Amber API: without a key they use the demo's simulator.
 API_SERVICES = {"backfill", "loader", "exporter"}
 NETWORK_PORTS = {("grafana", 3000)}  # the only ports not bound to 127.0.0.1
@@ -34,12 +34,13 @@ MEMORY_BUDGET_MIB = 2048
 
 # Settings variables compose.yaml deliberately does not pass from .env, and why.
 NOT_PASSED = {
-    "DATABASE_URL": "built from POSTGRES_PASSWORD for the timescaledb service",
-    "DATABASE_PASSWORD": "secrets: DATABASE_PASSWORD_FILE names the generated secret file",
+    "DATABASE_URL": "fixed: the timescaledb service, its role per service",
+    "DATABASE_PASSWORD": "DATABASE_PASSWORD_FILE names the secret file of the service's role",
+    "AMBER_READER_PASSWORD": "AMBER_READER_PASSWORD_FILE names the secret; .env's value goes to the secrets service",
     "EXPORTER_PORT": "fixed inside the container (9847; Prometheus scrapes it there)",
     "EXPORTER_HOST": "fixed inside the container (0.0.0.0; the host side is bound to 127.0.0.1)",
-    "APPRISE_CONFIG": "a path: needs a mounted file, so an override file adds both",
-    "ALERT_WEBHOOK_TOKEN": "alertmanager.yml must send the same token (a mounted file); see ALERTS.md",
+    "ALERT_WEBHOOK_TOKEN": "ALERT_WEBHOOK_TOKEN_FILE names the secret Alertmanager sends too; .env's value goes"
+    " to the secrets service",
     "ALERT_RELAY_HOST": "standalone relay only; compose uses the exporter's /alerts",
     "ALERT_RELAY_PORT": "standalone relay only; compose uses the exporter's /alerts",
 }
@@ -106,8 +107,14 @@ def test_compose_config_with_a_key_passes_it_on(tmp_path):
     for name in API_SERVICES:
         env = services[name]["environment"]
         assert env["AMBER_API_KEY"] == "psk_0123456789abcdef", name
-        assert env["DATABASE_URL"] == "postgresql://amber:s3cret@timescaledb:5432/amber", name
-    assert services["timescaledb"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+        assert ":" not in env["DATABASE_URL"].split("@")[0].removeprefix("postgresql://"), "a password in the URL"
+        assert env["DATABASE_PASSWORD_FILE"].startswith("/run/amber-secrets/"), name
+    # A password set in .env reaches only the secrets service, which writes it into the volume.
+    assert services["secrets"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert services["timescaledb"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/amber-secrets/postgres_password"
+    for name, service in services.items():
+        if name != "secrets":
+            assert "s3cret" not in json.dumps(service), f"{name} sees the password in its configuration"
 
 
 def test_compose_file_matches_the_compose_spec_schema():
@@ -232,7 +239,90 @@ def test_every_env_example_variable_is_used_and_empty():
 def test_env_example_as_env_is_the_demo(tmp_path):
     services = compose_config(tmp_path, ENV_EXAMPLE.read_text())["services"]
     assert services["loader"]["environment"]["AMBER_API_KEY"] == ""
-    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "admin"
+    # Every password generated: none in .env.example, none in any service's environment.
+    assert not any(services["secrets"]["environment"].values())
+
+
+# --- secrets ---------------------------------------------------------------------------------------------
+
+# Which services read which secret files (scripts/lib/compose-secrets.sh writes them).
+SECRET_READERS = {"timescaledb", "migrate", "backfill", "loader", "exporter", "alertmanager", "grafana"}
+
+
+def test_secrets_come_first_and_only_their_readers_mount_them_read_only(services):
+    assert services["secrets"]["restart"] == "no" and services["secrets"]["network_mode"] == "none"
+    assert services["timescaledb"]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+    assert services["alertmanager"]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+    for name, service in services.items():
+        mounts = [v for v in service.get("volumes", []) if v.get("source") == "amber-secrets"]
+        if name == "secrets":
+            assert mounts and not mounts[0].get("read_only"), "the secrets service writes the volume"
+        elif name in SECRET_READERS:
+            assert mounts and mounts[0]["read_only"] and mounts[0]["target"] == "/run/amber-secrets", name
+        else:
+            assert not mounts, f"{name} needs no secret"
+
+
+def test_every_documented_secret_file_works_through_compose(tmp_path):
+    key = tmp_path / "amber_key"
+    key.write_text("psk_from_a_file\n")
+    env = "".join(f"{name}={key}\n" for name in (
+        "AMBER_API_KEY_FILE", "APPRISE_URLS_FILE", "APPRISE_CONFIG", "AMBER_READER_PASSWORD_FILE",
+        "ALERT_WEBHOOK_TOKEN_FILE"))  # fmt: skip
+    config = compose_config(tmp_path, env)
+    services = config["services"]
+    # Each named file reaches the secrets service (never another service directly) ...
+    assert {s["source"] for s in services["secrets"]["secrets"]} == set(config["secrets"])
+    for name, secret in config["secrets"].items():
+        assert secret["file"] == str(key), name
+    assert all("secrets" not in service for n, service in services.items() if n != "secrets")
+    # ... and the services read its copy in the volume.
+    assert services["loader"]["environment"]["AMBER_API_KEY_FILE"] == "/run/amber-secrets/amber_api_key"
+    exporter = services["exporter"]["environment"]
+    assert exporter["APPRISE_URLS_FILE"] == "/run/amber-secrets/apprise_urls"
+    assert exporter["APPRISE_CONFIG"] == "/run/amber-secrets/apprise_config"
+    assert exporter["ALERT_WEBHOOK_TOKEN_FILE"] == "/run/amber-secrets/relay_token"
+    # Unset: nothing named, and the services see no *_FILE for them.
+    plain = compose_config(tmp_path)["services"]
+    assert plain["loader"]["environment"]["AMBER_API_KEY_FILE"] == ""
+    assert plain["exporter"]["environment"]["APPRISE_CONFIG"] == ""
+
+
+def test_secrets_script_generates_keeps_and_lets_the_user_win(tmp_path):
+    secrets_dir, sources = tmp_path / "volume", tmp_path / "sources"
+    sources.mkdir()
+    script = REPO / "scripts" / "lib" / "compose-secrets.sh"
+
+    def run(**env: str) -> str:
+        result = subprocess.run(
+            ["sh", str(script)], capture_output=True, text=True, timeout=60,
+            env={"PATH": os.environ["PATH"], "AMBER_SECRETS_DIR": str(secrets_dir),
+                 "AMBER_SECRETS_SOURCES": str(sources), **env},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    first = run()
+    generated = {p.name: p.read_text() for p in secrets_dir.iterdir()}
+    assert set(generated) == {"postgres_password", "writer_password", "reader_password", "relay_token",
+                              "grafana_admin_password"}  # fmt: skip
+    assert len(set(generated.values())) == 5 and all(len(v.strip()) >= 32 for v in generated.values())
+    assert "generated" in first and not any(v.strip() in first for v in generated.values())
+    assert oct((secrets_dir / "postgres_password").stat().st_mode & 0o777) == "0o400"
+    assert (secrets_dir / "grafana_admin_password").stat().st_uid == 472
+    assert (secrets_dir / "relay_token").stat().st_gid == 65534
+    # A second start keeps them; a value from .env or a *_FILE wins; user files come and go.
+    run()
+    assert {p.name: p.read_text() for p in secrets_dir.iterdir()} == generated
+    (sources / "relay_token_source").write_text("token-from-file\n")
+    (sources / "amber_api_key").write_text("psk_file\n")
+    out = run(POSTGRES_PASSWORD="from-env")
+    assert (secrets_dir / "postgres_password").read_text() == "from-env\n"
+    assert (secrets_dir / "relay_token").read_text() == "token-from-file\n"
+    assert (secrets_dir / "amber_api_key").read_text() == "psk_file\n" and "from-env" not in out
+    (sources / "amber_api_key").unlink()
+    run()
+    assert not (secrets_dir / "amber_api_key").exists()
 
 
 def test_loader_healthcheck_query_runs_on_the_schema(apache_db, services):

@@ -19,6 +19,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from urllib.parse import quote
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -80,6 +81,7 @@ class ComposeStack:
     extra_files: tuple[Path, ...] = ()
     started: bool = field(default=False, init=False)
     up_at: float = field(default=0.0, init=False)
+    _secrets: dict[str, str] = field(default_factory=dict, init=False)
 
     @classmethod
     def create(cls, workdir: Path, env: Mapping[str, str] | None = None, *, profiles: Sequence[str] = (),
@@ -169,16 +171,18 @@ class ComposeStack:
     # --- the database --------------------------------------------------------------------------------
 
     def secret(self, name: str) -> str:
-        """A generated secret, read the way a service reads it (from the secrets volume)."""
-        result = self.exec("exporter", "cat", f"/run/amber-secrets/{name}")
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        """A secret of the amber-secrets volume, read as the app's user in the loader."""
+        if name not in self._secrets:
+            result = self.exec("loader", "cat", f"/run/amber-secrets/{name}")
+            assert result.returncode == 0, f"cannot read the secret {name}: {result.stderr}"
+            self._secrets[name] = result.stdout.strip()
+        return self._secrets[name]
 
     def database_url(self, user: str = "amber", password: str | None = None) -> str:
         host, port = self.port("timescaledb", 5432).rsplit(":", 1)
         if password is None:
-            password = self.env.get("POSTGRES_PASSWORD") or "amber"
-        return f"postgresql://{user}:{password}@{host}:{port}/amber"
+            password = self.env.get("POSTGRES_PASSWORD") or self.secret("postgres_password")
+        return f"postgresql://{user}:{quote(password, safe='')}@{host}:{port}/amber"
 
     def query(self, sql: str, params: Sequence[Any] = (), **login: Any) -> list[tuple]:
         with psycopg.connect(self.database_url(**login), connect_timeout=5) as conn:

@@ -22,6 +22,14 @@ file_env() {   # VAR from $VAR or from the file named by $VAR_FILE, not both
 
 if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
 
+if [ "$1" = postgres ]; then
+    # Before dropping root, as the official entry point: a *_FILE may be readable by root only.
+    file_env POSTGRES_PASSWORD
+    file_env POSTGRES_USER postgres
+    file_env POSTGRES_DB "$POSTGRES_USER"
+    file_env POSTGRES_INITDB_ARGS
+fi
+
 if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
     mkdir -p "$PGDATA"
     chown postgres:postgres "$PGDATA"
@@ -30,10 +38,6 @@ if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
 fi
 
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
-    file_env POSTGRES_PASSWORD
-    file_env POSTGRES_USER postgres
-    file_env POSTGRES_DB "$POSTGRES_USER"
-    file_env POSTGRES_INITDB_ARGS
     auth=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
     if [ -z "$POSTGRES_PASSWORD" ] && [ "$auth" != trust ]; then
         echo "error: database is uninitialized and superuser password is not specified." >&2
