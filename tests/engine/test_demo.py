@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import urllib.error
 import urllib.request
 from zoneinfo import ZoneInfo
 
@@ -111,6 +112,11 @@ def test_an_alert_goes_through_alertmanager_and_the_relay_to_the_phone(demo):
         assert response.status == 200
     demo.wait_for("the test alert at the notification sink",
                   lambda: "Engine tier test" in demo.logs("notify-sink"), timeout=90)  # fmt: skip
+    # Only Alertmanager has the relay's token (the generated secret relay_token).
+    forged = urllib.request.Request(demo.url("exporter", 9847, "/alerts"), data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 401
 
 
 def test_doctor_passes_in_every_app_container(demo):
@@ -127,6 +133,13 @@ def test_grafana_finds_its_provisioning_and_logs_in_as_the_reader(demo):
     assert status == 200 and report["problems"] == []
     assert {d["name"]: d.get("login") for d in report["datasources"]}["TimescaleDB"] == "ok"
     assert "/etc/grafana/dashboards/energy/now.json" in report["dashboards"]
+    assert report["file_settings"] == [{"name": "GF_SECURITY_ADMIN_PASSWORD__FILE", "readable": True}]
+
+
+def test_logs_say_which_api_is_used(demo):
+    demo.wait_healthy(["exporter"], timeout=180)
+    assert "Amber API http://simulator:8765/v1" in demo.logs("exporter")
+    assert "collecting from http://simulator:8765/v1" in demo.logs("loader")
 
 
 def test_no_traceback_or_error_in_any_log(demo):

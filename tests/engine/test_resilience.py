@@ -9,8 +9,10 @@ before left.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
+import urllib.request
 import uuid
 
 import pytest
@@ -88,7 +90,20 @@ def test_the_key_path_collects_and_doctor_passes_in_every_service(stack):
         result = stack.exec(service, "amber-home", "doctor")
         assert result.returncode == 0, f"{service}: doctor failed:\n{result.stdout}{result.stderr}"
         assert "demo" not in result.stdout.lower()
-    assert "demo mode" not in stack.logs("loader")
+    assert "demo" not in stack.logs("loader")
+    assert "Amber API http://simulator:8765/v1" in stack.logs("exporter")
+
+
+def test_without_a_notification_target_alerts_are_dropped_quietly(stack):
+    stack.wait_healthy(["alertmanager", "exporter"], timeout=120)
+    alert = [{"labels": {"alertname": "AmberEngineTierTest", "severity": "info"}}]
+    request = urllib.request.Request(stack.url("alertmanager", 9093, "/api/v2/alerts"), method="POST",
+                                     data=json.dumps(alert).encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    urllib.request.urlopen(request, timeout=10).close()
+    stack.wait_for("the exporter's one line about dropped alerts", lambda: "dropped" in stack.logs("exporter"),
+                   timeout=60)  # fmt: skip
+    problems = [line for line in stack.logs("alertmanager").splitlines() if "level=error" in line or "level=warn" in line]
+    assert not problems, "\n".join(problems)
 
 
 def test_down_and_up_resumes_instead_of_reloading(stack):
