@@ -19,25 +19,25 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
-# Dependencies first, so a code change rebuilds only the last layers. No uv.lock in the repository
-# (.gitignore says why): uv resolves within pyproject.toml's bounds at build time.
-COPY pyproject.toml README.md ./
-RUN uv sync --no-dev --no-install-project
+# Dependencies first, so a code change rebuilds only the last layers. Exactly the versions of the
+# committed uv.lock (--locked fails the build if pyproject.toml changed without `uv lock`), so two builds
+# a month apart install the same packages.
+COPY pyproject.toml README.md uv.lock ./
+RUN uv sync --locked --no-dev --no-install-project
 COPY amber/ amber/
 COPY amber_home/ amber_home/
 COPY loader/ loader/
 COPY exporter/ exporter/
 COPY simulator/ simulator/
 COPY sql/ sql/
-COPY scripts/lib/stack-demo-entrypoint.sh scripts/lib/stack-demo-entrypoint.sh
-RUN uv sync --no-dev
+COPY scripts/lib/compose-secrets.sh scripts/lib/compose-secrets.sh
+RUN uv sync --locked --no-dev
 
 FROM ${PYTHON_IMAGE}
 # A fixed non-root uid, so volume ownership is the same on every machine.
 RUN groupadd --system --gid 10001 amber \
     && useradd --system --uid 10001 --gid amber --home-dir /app --no-create-home --shell /usr/sbin/nologin amber
 COPY --from=build --chown=root:root /app /app
-RUN ln -s /app/scripts/lib/stack-demo-entrypoint.sh /usr/local/bin/amber-home-demo
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

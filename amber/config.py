@@ -62,6 +62,10 @@ def _password(raw: str) -> Secret:
     return Secret(raw)
 
 
+def _password(raw: str) -> Secret:
+    return Secret(raw)
+
+
 def _database_url(raw: str) -> Secret:
     scheme, sep, _ = raw.partition("://")
     if not sep or scheme.lower() not in ("postgresql", "postgres"):
@@ -376,6 +380,10 @@ _VARS: tuple[_Var, ...] = (
     _Var("AMBER_WRITER_PASSWORD", "writer_password", _password,
          "Password that migrate sets on the loader's database role `amber_writer` (not a superuser).",
          unset="migrate sets none: the role cannot log in with a password", secret=True),
+    _Var("AMBER_DEMO_API_BASE_URL", "demo_api_base_url", _http_url,
+         "Where the demo's simulator answers (compose.yaml sets it). Used, with the simulator's key,"
+         " when neither AMBER_API_KEY nor AMBER_API_BASE_URL is set.",
+         unset="no demo: without a key, services stop with the fix"),
 )
 # fmt: on
 
@@ -418,6 +426,7 @@ class Settings:
     bill_day: int
     compare_plan: Plan | None
     loads: tuple[Load, ...] | None
+    demo_api_base_url: str | None
 
     @property
     def has_api_key(self) -> bool:
@@ -471,6 +480,10 @@ class Settings:
                 values["database_url"] = with_password(url, password)
             except ValueError as exc:
                 problems.append(f"DATABASE_PASSWORD: {exc}")
+        # Demo: no key and no chosen API -> the simulator (amber.factory.with_demo_key adds its key).
+        chose_api = bool(environ.get("AMBER_API_BASE_URL", "").strip())
+        if values.get("api_key") is None and values.get("demo_api_base_url") and not chose_api:
+            values["api_base_url"] = values["demo_api_base_url"]
 
         if problems:
             raise ConfigError(problems)

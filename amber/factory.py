@@ -11,7 +11,7 @@ from amber.secret import Secret
 
 NO_KEY = (
     "AMBER_API_KEY is not set: create a key at app.amber.com.au/developers and put it in .env,"
-    " or run the demo (no key) with ./scripts/stack up, which starts the simulator"
+    " or run the demo (no key): docker compose --profile demo up -d (or ./scripts/stack up natively)"
 )
 
 

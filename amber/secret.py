@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from urllib.parse import urlsplit
 
 __all__ = ["Secret", "redact_url"]
 
@@ -77,6 +78,17 @@ _DSN_KEY = re.compile(
 _PLAIN_HOST = re.compile(
     r"(?:\[[0-9A-Fa-f:.]+\]|localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d+)?"
 )
+
+
+def api_location(url: str) -> str:
+    """Where an HTTP API is, for log lines: scheme, host, port and path of `url` — never user info, query
+    or fragment. The Amber API's key travels in a header, so its base URL holds no secret of its own:
+    https://api.amber.com.au/v1, http://simulator:8765/v1."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return redact_url(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def redact_url(url: str) -> str:

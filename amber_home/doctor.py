@@ -34,11 +34,16 @@ def check_settings(environ: Mapping[str, str]):
 
 
 def check_api(settings, make_client: Callable) -> Check:
+    from amber.config import ConfigError
     from amber.errors import AmberAuthError, AmberError
-    from amber.factory import NO_KEY
+    from amber.factory import with_demo_key
 
-    if settings.api_key is None:
-        return Check("Amber API", FAIL, NO_KEY)
+    # The same key rule as the services (a simulator gets its demo key), so `docker compose exec
+    # SERVICE amber-home doctor` checks what that service uses.
+    try:
+        settings, _demo = with_demo_key(settings)
+    except ConfigError as exc:
+        return Check("Amber API", FAIL, exc.problems[0])
     try:
         with make_client(settings) as client:
             sites = client.sites()

@@ -32,7 +32,7 @@ from typing import Any
 from amber.client import AmberClient
 from amber.config import ConfigError, Settings
 from amber.factory import DEMO_API_KEY, client_from_settings
-from amber.secret import redact_url
+from amber.secret import api_location
 from amber_home.lifecycle import stop_on_signals
 from amber_home.logs import configure_logging
 from amber_home.startup import service_settings
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
 
     logger.info(
         "exporter on http://%s:%d/metrics; Amber API %s%s; database metrics %s; alert relay %s",
-        settings.exporter_host, server.port, redact_url(settings.api_base_url),
+        settings.exporter_host, server.port, api_location(settings.api_base_url),
         f" (demo key {DEMO_API_KEY!r}: no AMBER_API_KEY)" if demo else "",
         "on" if database else "off (DATABASE_URL unset)",
         "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",

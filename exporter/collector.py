@@ -25,7 +25,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from amber.client import ENDPOINTS, OUTCOMES
-from exporter.snapshot import HORIZONS, NEXT_SPIKE_STATUSES, ChannelView, Snapshot, SnapshotStore, fresh
+from exporter.snapshot import (
+    HORIZONS,
+    NEXT_SPIKE_STATUSES,
+    BackfillStatus,
+    ChannelView,
+    Snapshot,
+    SnapshotStore,
+    fresh,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -349,6 +357,7 @@ class AmberCollector(Collector):
                 family.add_metric([site_id], convert(value))
             yield family
         yield from self._job_families(facts.jobs)
+        yield from _backfill_families(facts.backfill, now)
 
     def _job_families(self, jobs) -> Iterator[Metric]:
         labels = ["policy", "relation"]
@@ -383,3 +392,29 @@ class AmberCollector(Collector):
             known.add_metric(key, 1.0 if job.known_failure else 0.0)
             failures.add_metric(key, job.failures)
         yield from (ok, done, known, failures)
+
+
+def _backfill_families(backfill: Mapping[str, BackfillStatus], now: float) -> Iterator[Metric]:
+    """The backfill's progress per site (backfill_status, sql/012): the share of the history stored, how
+    much history is still to fetch, and the seconds left of the run, counted down from when the backfill
+    last wrote its estimate."""
+    site = ["site_id"]
+    progress = GaugeMetricFamily("amber_backfill_progress_ratio",
+                                 f"Share of the wanted history (prices and usage) the backfill has stored; 1 when "
+                                 f"it has finished. {_DB}", labels=site)  # fmt: skip
+    remaining = GaugeMetricFamily("amber_backfill_remaining_history_seconds",
+                                  f"Length of the history the backfill still has to fetch (prices and usage "
+                                  f"counted separately); 0 when it has finished. {_DB}", labels=site)  # fmt: skip
+    eta = GaugeMetricFamily("amber_backfill_eta_seconds",
+                            f"Estimated seconds until the running backfill finishes (rate limit included). {_DB}",
+                            labels=site)  # fmt: skip
+    updated = GaugeMetricFamily("amber_backfill_updated_timestamp_seconds",
+                                f"When the backfill last recorded its progress (Unix time). {_DB}", labels=site)  # fmt: skip
+    for site_id, status in sorted(backfill.items()):
+        wanted = status.done_days + status.remaining_days
+        progress.add_metric([site_id], status.done_days / wanted if wanted else 1.0)
+        remaining.add_metric([site_id], float(status.remaining_days * 86400))
+        if status.eta_seconds is not None:
+            eta.add_metric([site_id], max(0.0, status.eta_seconds - max(0.0, now - status.updated_at)))
+        updated.add_metric([site_id], status.updated_at)
+    yield from (progress, remaining, eta, updated)

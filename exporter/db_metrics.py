@@ -8,7 +8,7 @@ The poll loop calls `read` about once a minute (never a scrape) and keeps the la
 Each read opens a short read-only connection with a statement timeout, so a stuck database delays the
 poll loop by seconds at most and a restarted one needs no reconnect logic.
 
-Queries read the schema in sql/ (003 prices, 004 usage, 007 cost_daily) and keep its units: timestamps,
+Queries read the schema in sql/ (003 prices, 004 usage, 007 cost_daily, 012 backfill_status) and keep its units: timestamps,
 cents. "Newest" walks each site's channels backwards on the tables' primary keys, so it touches a few
 rows, not the whole (possibly compressed) history. Local days come from AMBER_TIMEZONE, the zone the
 aggregates were built with (amber_settings).
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from exporter.snapshot import DatabaseFacts, JobStatus, frozen_map
+from exporter.snapshot import BackfillStatus, DatabaseFacts, JobStatus, frozen_map
 from loader.jobs import judge, read_jobs
 
 APPLICATION_NAME = "amber-home exporter"
@@ -68,6 +68,14 @@ GROUP BY site_id
 """
 
 
+# Backfill progress per site (sql/012, written by loader/backfill.py); absent before that migration.
+BACKFILL_SQL = """
+SELECT site_id, done_days, remaining_days, eta_seconds, updated_at
+FROM backfill_status
+WHERE to_regclass('backfill_status') IS NOT NULL
+"""
+
+
 class _Connection(Protocol):
     def execute(self, query: str, params: Mapping[str, object] | None = None): ...
 
@@ -98,8 +106,13 @@ def read_facts(conn: _Connection, now: float, zone: ZoneInfo) -> DatabaseFacts:
             yesterday[site_id] = float(yesterday_cents)
         if month_cents is not None:
             month[site_id] = float(month_cents)
+    backfill = {
+        site_id: BackfillStatus(done, remaining, eta, updated.timestamp())
+        for site_id, done, remaining, eta, updated in conn.execute(BACKFILL_SQL).fetchall()
+    }
     return DatabaseFacts(
-        frozen_map(prices), frozen_map(usage), frozen_map(yesterday), frozen_map(month), now, read_job_statuses(conn, now)
+        frozen_map(prices), frozen_map(usage), frozen_map(yesterday), frozen_map(month), now,
+        jobs=read_job_statuses(conn, now), backfill=frozen_map(backfill),
     )
 
 

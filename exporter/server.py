@@ -9,7 +9,8 @@ Routes
     GET  /metrics   Prometheus exposition from `registry` (prometheus_client's own WSGI app: content
                     negotiation incl. OpenMetrics, gzip, `name[]` filters)
     GET  /healthz   200 while the process runs; JSON {"status", "up", "last_poll", "last_success", ...}
-    POST /alerts    the Alertmanager -> Apprise relay (exporter/alerts.py), when configured; else 503
+    POST /alerts    the Alertmanager -> Apprise relay (exporter/alerts.py), when configured; else 202
+                    and dropped (one INFO line), so Alertmanager does not retry
 
 Every answer is built from the Snapshot and the registry's in-process collectors: nothing here calls
 the Amber API or the database, and an upstream failure never turns into a 5xx.
@@ -93,11 +94,23 @@ def landing_page(snapshot: Snapshot) -> str:
     )
 
 
-def _relay_missing(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    body = b"alert relay not configured: set APPRISE_URLS (or APPRISE_CONFIG) for the exporter\n"
-    start_response("503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8"),
-                                               ("Content-Length", str(len(body)))])  # fmt: skip
-    return [body]
+class _NoRelay:
+    """POST /alerts without a notification target (no APPRISE_URLS or APPRISE_CONFIG): accepted and
+    dropped, so Alertmanager does not retry and log an error every minute; one INFO line says so."""
+
+    BODY = b"no notification target configured (APPRISE_URLS, APPRISE_CONFIG): alert dropped\n"
+
+    def __init__(self) -> None:
+        self._told = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self._told:
+            self._told = True
+            logger.info("alerts from Alertmanager are dropped: no notification target is configured "
+                        "(set APPRISE_URLS or APPRISE_CONFIG to get them on your phone)")  # fmt: skip
+        start_response("202 Accepted", [("Content-Type", "text/plain; charset=utf-8"),
+                                        ("Content-Length", str(len(self.BODY)))])  # fmt: skip
+        return [self.BODY]
 
 
 class ExporterApp:
@@ -106,7 +119,7 @@ class ExporterApp:
     def __init__(self, registry: CollectorRegistry, store: SnapshotStore, *, alerts: WsgiApp | None = None) -> None:
         self._metrics = make_wsgi_app(registry)
         self._store = store
-        self._alerts = alerts or _relay_missing
+        self._alerts = alerts or _NoRelay()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:

@@ -127,6 +127,17 @@ class DatabaseFacts:
     cost_month_to_date_cents: Mapping[str, float]
     fetched_at: float
     jobs: tuple[JobStatus, ...] = ()
+    backfill: Mapping[str, BackfillStatus] = field(default_factory=lambda: _EMPTY)  # site id -> progress
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillStatus:
+    """One site's row of backfill_status (sql/012): days of history stored and still to fetch."""
+
+    done_days: int
+    remaining_days: int
+    eta_seconds: float | None  # as of updated_at
+    updated_at: float  # Unix seconds
 
 
 @dataclass(frozen=True, slots=True)

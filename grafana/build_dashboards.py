@@ -1125,9 +1125,10 @@ def health_dashboard() -> dict[str, Any]:
             fill=60,
             interval="1h",
         ),
+        *backfill_panels(y=28),
         stat(
             "Database jobs failing",
-            (0, 28, 4, 8),
+            (0, 32, 4, 8),
             [promql("count(amber_timescaledb_job_ok == 0) or vector(0)", instant=True)],
             description="TimescaleDB background jobs (aggregate refresh, compression, retention) that fail, "
             "did no work for 6 of their schedules, or are overdue (amber_timescaledb_job_ok; the same rule as "
@@ -1141,7 +1142,7 @@ def health_dashboard() -> dict[str, Any]:
         panel(
             "table",
             "Database jobs",
-            (4, 28, 20, 8),
+            (4, 32, 20, 8),
             [
                 sql("""
                 SELECT policy AS "Job", relation AS "On", schedule_interval::text AS "Every",
@@ -1177,6 +1178,51 @@ def health_dashboard() -> dict[str, Any]:
         tags=["operations"], refresh="1m", time_from="now-24h", time_to="now", panels=panels, variables=[],
         refresh_intervals=["30s", "1m", "5m"],
     )  # fmt: skip
+
+
+def backfill_panels(y: int) -> list[dict[str, Any]]:
+    """History backfill: how much of the history is stored and when the rest will be (amber_backfill_*,
+    from backfill_status). A first start loads the newest weeks first, so the other dashboards are right
+    for recent days long before this reaches 100%."""
+    return [
+        stat(
+            "History loaded",
+            (0, y, 8, 4),
+            [promql("amber_backfill_progress_ratio", instant=True, legend="{{site_id}}")],
+            description="Share of the wanted price and usage history stored (amber_backfill_progress_ratio). "
+            "The backfill fetches the newest weeks first: today, yesterday and this month are there within "
+            "minutes of the first start.",
+            unit="percentunit",
+            decimals=0,
+            value_size=40,
+            steps=thresholds((None, "orange"), (1, "green")),
+            no_value="Not started",
+        ),
+        stat(
+            "History left to load",
+            (8, y, 8, 4),
+            [promql("amber_backfill_remaining_history_seconds", instant=True, legend="{{site_id}}")],
+            description="Length of the history still to fetch, prices and usage counted separately "
+            "(amber_backfill_remaining_history_seconds); 0 once the backfill has finished.",
+            unit="s",
+            decimals=0,
+            value_size=40,
+            steps=thresholds((None, "green"), (1, "orange")),
+            no_value="Not started",
+        ),
+        stat(
+            "Backfill finishes in",
+            (16, y, 8, 4),
+            [promql("amber_backfill_eta_seconds", instant=True, legend="{{site_id}}")],
+            description="Estimated time until the running backfill finishes, within Amber's rate limit "
+            "(amber_backfill_eta_seconds; the log line of `docker compose logs backfill` says the same).",
+            unit="s",
+            decimals=0,
+            value_size=40,
+            steps=thresholds((None, "text")),
+            no_value="Not running",
+        ),
+    ]
 
 
 # --- files ------------------------------------------------------------------------------------------------------

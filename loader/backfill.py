@@ -55,8 +55,17 @@ from amber.models import Site
 from loader import db
 from loader.aggregates import AggregateError, Span, merge_spans, refresh_written
 from loader.connect import connect
-from loader.progress import NullProgress, ProgressReporter, RateState, WindowEvent
-from loader.windows import PRICES, Plan, Window, nem_today, plan_backfill, window_is_final
+from loader.progress import NullProgress, ProgressReporter, RateState, WindowEvent, eta_seconds
+from loader.windows import (
+    PRICES,
+    Plan,
+    SiteDays,
+    Window,
+    nem_today,
+    plan_backfill,
+    site_days,
+    window_is_final,
+)
 
 __all__ = [
     "APPLICATION_NAME",
@@ -207,6 +216,27 @@ def _record_progress(conn: psycopg.Connection, window: Window, *, rows: int, com
     conn.execute(_RECORD, (window.site_id, window.stream, window.start, window.end, complete, rows))
 
 
+_STATUS = (
+    "INSERT INTO backfill_status AS s (site_id, done_days, remaining_days, eta_seconds, updated_at, finished_at)"
+    " VALUES (%s, %s, %s, %s, now(), CASE WHEN %s THEN now() END)"
+    " ON CONFLICT (site_id) DO UPDATE SET done_days = EXCLUDED.done_days,"
+    " remaining_days = EXCLUDED.remaining_days, eta_seconds = EXCLUDED.eta_seconds,"
+    " updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at"
+)
+
+
+def _record_status(conn: psycopg.Connection, status: SiteDays, eta: float | None, *, finished: bool) -> None:
+    """backfill_status for the exporter's progress metrics (sql/012); skipped before that migration."""
+    if conn.execute("SELECT to_regclass('backfill_status') IS NOT NULL").fetchone()[0]:
+        for site_id, (done, remaining) in status.items():
+            conn.execute(_STATUS, (site_id, done, remaining, eta, finished))
+
+
+def _event_eta(event: WindowEvent) -> float:
+    """The ETA the log line shows (loader.progress), for backfill_status."""
+    return eta_seconds(event.requests_total - event.requests_done, event.rate, event.seconds_per_request)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -309,6 +339,8 @@ class _Backfill:
     def run(self, plan: Plan) -> BackfillResult:
         started = self.monotonic()
         self.progress.start(plan)
+        fetched: list[Window] = []
+        self._status(site_days(plan, fetched), None, finished=not plan.windows)
         consecutive_failures = 0
         for window in plan.windows:
             site = self.sites[window.site_id]
@@ -349,8 +381,8 @@ class _Backfill:
             else:
                 self.tally.windows_open += 1
             self._note_written(span)
-            self.progress.window_done(
-                WindowEvent(
+            fetched.append(window)
+            event = WindowEvent(
                     window=window,
                     rows=rows,
                     written=written,
@@ -364,11 +396,14 @@ class _Backfill:
                     ),
                     rate=self._rate_state(),
                 )
-            )
+            self.progress.window_done(event)
+            self._status(site_days(plan, fetched), _event_eta(event), finished=False)
             if self._refresh_due():
                 self._refresh()
         if self._pending:
             self._refresh()
+        if plan.windows:
+            self._status(site_days(plan, fetched), 0.0, finished=not self.tally.failed)
         t = self.tally
         result = BackfillResult(
             plan=plan,
@@ -385,6 +420,13 @@ class _Backfill:
         )
         self.progress.finish(result)
         return result
+
+    def _status(self, status: SiteDays, eta: float | None, *, finished: bool) -> None:
+        """Progress for monitoring; a failure to write it never stops the backfill."""
+        try:
+            self.db("recording backfill status", lambda conn: _record_status(conn, status, eta, finished=finished))
+        except psycopg.Error as exc:
+            logger.warning("backfill status not recorded: %s", _first_line(exc))
 
     def _client_retries(self) -> int:
         return sum(self.client.stats()["retries"].values())

@@ -278,7 +278,9 @@ def _write(
     reaching new history), the winners are inserted without ON CONFLICT, which skips the speculative
     insertion and costs a third less. Should another session insert into that range meanwhile, the
     insert fails with a unique violation inside its own savepoint and the batch is upserted instead, so
-    the result is always the upsert's."""
+    the result is always the upsert's. Writers of the same site take a transaction-level advisory lock
+    first (the backfill and the loader run side by side now), so the probe holds until the insert and
+    the server's log does not show that expected unique violation as an ERROR."""
     nested = conn.info.transaction_status != pq.TransactionStatus.IDLE
     starts: list[dt.datetime] = []
     at_start = target.start_index
@@ -298,6 +300,7 @@ def _write(
         if not offered:
             return EMPTY
         params = {"site_id": site_id, "at": at, "first": min(starts), "last": max(starts)}
+        cur.execute(_SITE_LOCK, (site_id,))
         (occupied,) = cur.execute(target.probe, params).fetchone()
         if not occupied:
             try:
@@ -315,6 +318,11 @@ def _write(
     written = len(flags)
     inserted = sum(1 for new, _ in flags if new)
     return WriteResult(offered, written, offered - written, inserted, _span([start for _, start in flags]))
+
+
+# One lock per site for every table, held to the end of the writer's transaction: a window of prices,
+# forecasts and usage then never waits for a lock in another order (no deadlock between two writers).
+_SITE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('amber-home write ' || %s, 0))"
 
 
 def write_prices(

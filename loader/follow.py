@@ -138,6 +138,7 @@ class FollowOptions:
     usage_refetch_days: int = 3
     gap_heal_days: int = 7
     reserve: int = 12  # the exporter's share of the account's requests per 5 minutes
+    history_start: dt.date | None = None  # HISTORICAL_START_DATE: gap healing never asks for older days
 
     @classmethod
     def from_settings(cls, settings) -> FollowOptions:
@@ -145,6 +146,7 @@ class FollowOptions:
             site_ids=settings.site_ids,
             usage_refetch_days=settings.usage_refetch_days,
             gap_heal_days=settings.gap_heal_days,
+            history_start=settings.historical_start_date,
             reserve=settings.exporter_request_share,
         )
 
@@ -710,6 +712,7 @@ class Follower:
             days=options.gap_heal_days,
             usage_settled_before=today - dt.timedelta(days=options.usage_refetch_days),
             skip=skip,
+            since=options.history_start,
         )
         if report.requests:
             self._api_succeeded(now)

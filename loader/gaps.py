@@ -121,12 +121,16 @@ def expected_series(
     streams: Collection[str] = (PRICES, USAGE),
     usage_resolution: int = USAGE_RESOLUTION,
     grace: dt.timedelta = HEAL_GRACE,
+    since: dt.date | None = None,
 ) -> list[Series]:
-    """The series whose last `days` NEM days (today included for prices) should be complete at `now`."""
+    """The series whose last `days` NEM days (today included for prices) should be complete at `now`;
+    never before NEM date `since` (HISTORICAL_START_DATE: the user wants nothing older)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     today = nem_today(now)
     window_first = nem_midnight(today - dt.timedelta(days=days))
+    if since is not None:
+        window_first = max(window_first, nem_midnight(since))
     out: list[Series] = []
     for site in sites:
         if site.active_from is None or site.status == "pending":
@@ -254,6 +258,7 @@ def heal(
     usage_settled_before: dt.date | None = None,
     skip: Mapping[tuple[str, str], Collection[dt.date]] | None = None,
     streams: Collection[str] = (PRICES, USAGE),
+    since: dt.date | None = None,
 ) -> HealReport:
     """Find the gaps of the last `days` NEM days and fetch their windows; return what was done.
 
@@ -264,7 +269,7 @@ def heal(
 
     skip = skip or {}
     settled = nem_midnight(usage_settled_before) if usage_settled_before is not None else None
-    series = expected_series(sites, now=now, days=days, streams=streams)
+    series = expected_series(sites, now=now, days=days, streams=streams, since=since)
     gaps = find_gaps(conn, series, usage_settled_before=settled)
     report = HealReport(gaps_before=len(gaps))
     if not gaps:

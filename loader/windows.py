@@ -4,9 +4,11 @@ are final once fetched. No I/O; `loader.backfill` runs the plan.
     nem_today(now) -> date
     stream_span(site, stream, *, start_date, today) -> (first, last) | None
     missing_runs(first, last, done) -> [(first, last), ...]      days not covered by completed windows
-    chunk(first, last, days) -> [(start, end), ...]               consecutive windows of at most `days`
+    chunk(first, last, days) -> [(start, end), ...]               consecutive windows of at most `days`,
+                                                                  cut from `last` backwards, newest first
     plan_backfill(sites, *, start_date, today, done, days) -> Plan
     window_is_final(window, *, today, estimated_rows, empty_days) -> bool
+    site_days(plan, fetched) -> {site_id: (done_days, remaining_days)}   progress for backfill_status
 
 Requests
     Amber's /prices and /usage take `startDate`..`endDate` as NEM dates (UTC+10, no daylight saving),
@@ -14,6 +16,13 @@ Requests
     MAX_RANGE_DAYS` days (7: the client refuses longer ranges before sending), so a stream of N days
     needs ceil(N / 7) requests — 53 per site-year for prices and 53 for usage. Windows are consecutive
     and never overlap, so every day is fetched exactly once.
+
+Order: newest first
+    A first start may have years to load (about 11 minutes per site-year at the rate limit); the days
+    a user looks at first — today, yesterday, this month — must not wait for 2021. So each run of
+    missing days is cut from its newest day backwards, and the plan fetches the newest windows of every
+    site first, then older ones (prices and usage of the same week side by side). The order changes
+    nothing else: resuming works on days, whatever the order the windows committed in.
 
 What is fetched
     prices  from the start date (HISTORICAL_START_DATE / --from, else the site's activeFrom) to today
@@ -26,7 +35,7 @@ What is fetched
 Resuming
     `done` holds the windows recorded as complete in backfill_progress. Planning works on days, not on
     window keys: the days still missing are grouped into maximal runs and each run is cut into
-    windows from its first day. A restarted backfill (even after kill -9) therefore fetches exactly the
+    windows from its last day backwards. A restarted backfill (even after kill -9) therefore fetches exactly the
     days whose window never committed, with no gap and no overlap, and a changed start date only adds
     the newly wanted days.
 
@@ -63,6 +72,7 @@ __all__ = [
     "missing_runs",
     "nem_today",
     "plan_backfill",
+    "site_days",
     "settled_through",
     "stream_span",
     "window_is_final",
@@ -75,6 +85,7 @@ NEM_OFFSET = dt.timedelta(hours=10)  # NEM time is UTC+10 all year
 DAY = dt.timedelta(days=1)
 
 DateRange = tuple[dt.date, dt.date]  # inclusive
+SiteDays = dict[str, tuple[int, int]]  # site id -> (days done, days remaining), both streams counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,7 @@ class SkippedSite:
 
 @dataclass(frozen=True)
 class Plan:
-    """Windows to fetch, oldest first per site (prices and usage of the same week side by side)."""
+    """Windows to fetch, newest first over all sites (prices and usage of the same week side by side)."""
 
     today: dt.date
     days_per_request: int
@@ -175,15 +186,16 @@ def missing_runs(first: dt.date, last: dt.date, done: Iterable[DateRange]) -> li
 
 
 def chunk(first: dt.date, last: dt.date, days: int = MAX_RANGE_DAYS) -> list[DateRange]:
-    """first..last cut into consecutive windows of `days` days from `first` (the last may be shorter)."""
+    """first..last cut into consecutive windows of `days` days from `last` backwards, newest first (the
+    oldest window may be shorter)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     windows = []
-    start = first
-    while start <= last:
-        end = min(start + (days - 1) * DAY, last)
+    end = last
+    while end >= first:
+        start = max(end - (days - 1) * DAY, first)
         windows.append((start, end))
-        start = end + DAY
+        end = start - DAY
     return windows
 
 
@@ -212,7 +224,6 @@ def plan_backfill(
                 SkippedSite(site.id, "Amber reports no activeFrom date; set HISTORICAL_START_DATE or use --from")
             )
             continue
-        site_windows: list[Window] = []
         for stream in STREAMS:
             span = stream_span(site, stream, start_date=start_date, today=today)
             if span is None:
@@ -222,9 +233,11 @@ def plan_backfill(
             wanted = (span[1] - span[0]).days + 1
             done_days[(site.id, stream)] = wanted - sum((b - a).days + 1 for a, b in runs)
             for run in runs:
-                site_windows += [Window(site.id, stream, a, b) for a, b in chunk(*run, days)]
-        # Oldest first; for the same start, prices before usage.
-        windows += sorted(site_windows, key=lambda w: (w.start, STREAMS.index(w.stream)))
+                windows += [Window(site.id, stream, a, b) for a, b in chunk(*run, days)]
+    # Newest first over all sites (module doc, "Order"); for the same end, sites in their order and
+    # prices before usage.
+    site_order = {site.id: order for order, site in enumerate(sites)}
+    windows.sort(key=lambda w: (-w.end.toordinal(), site_order[w.site_id], STREAMS.index(w.stream)))
     return Plan(today, days, tuple(windows), spans, done_days, tuple(skipped))
 
 
@@ -233,3 +246,17 @@ def window_is_final(window: Window, *, today: dt.date, estimated_rows: int = 0, 
     if window.end > settled_through(today):
         return False
     return not (window.stream == USAGE and (estimated_rows > 0 or empty_days > 0))
+
+
+def site_days(plan: Plan, fetched: Iterable[Window]) -> SiteDays:
+    """Per site of `plan`: days of history stored (complete before the run, plus the `fetched` windows
+    of this run) and days still to fetch, prices and usage counted separately."""
+    wanted: dict[str, int] = {}
+    done: dict[str, int] = {}
+    for (site_id, _stream), (first, last) in plan.spans.items():
+        wanted[site_id] = wanted.get(site_id, 0) + (last - first).days + 1
+    for (site_id, _stream), days in plan.done_days.items():
+        done[site_id] = done.get(site_id, 0) + days
+    for window in fetched:
+        done[window.site_id] = done.get(window.site_id, 0) + window.days
+    return {site_id: (done.get(site_id, 0), max(0, total - done.get(site_id, 0))) for site_id, total in wanted.items()}

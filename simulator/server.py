@@ -69,6 +69,17 @@ class _HTTPServer(ThreadingHTTPServer):
         self.api = api
         super().__init__(address, _Handler)
 
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 (socketserver's signature)
+        """A client that hangs up mid-connection (a healthcheck exiting, a timeout) is normal: one DEBUG
+        line instead of socketserver's traceback on stderr. Anything else keeps the traceback."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            logger.debug("client %s hung up: %s", client_address[0], type(exc).__name__)
+            return
+        super().handle_error(request, client_address)
+
 
 class SimulatorServer:
     """An Amber API simulator serving on `config.host:config.port` from a background thread."""

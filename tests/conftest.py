@@ -8,7 +8,10 @@ import pytest
 
 from tests.support.servers import MosquittoServer, PGliteServer, ServerUnavailable, TimescaleServer
 
-TIER_FIXTURES = {"timescale_server": "timescaledb", "apache_db": "timescaledb", "tsl_db": "tsl", "mosquitto": "mqtt"}
+TIER_FIXTURES = {
+    "timescale_server": "timescaledb", "apache_db": "timescaledb", "tsl_db": "tsl", "mosquitto": "mqtt",
+    "engine_images": "engine",
+}
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +62,7 @@ def pytest_collection_modifyitems(items):
 
 
 def tier_of(report_keywords) -> str:
-    for marker in ("tsl", "timescaledb", "mqtt"):
+    for marker in ("engine", "tsl", "timescaledb", "mqtt"):
         if marker in report_keywords:
             return marker
     return "unit"
@@ -76,7 +79,7 @@ def pytest_terminal_summary(terminalreporter):
             counts.setdefault(tier_of(report.keywords), Counter())[outcome] += 1
     if counts:
         terminalreporter.section("tests per tier")
-        for tier in ("unit", "timescaledb", "tsl", "mqtt"):
+        for tier in ("unit", "timescaledb", "tsl", "mqtt", "engine"):
             if tier in counts:
                 parts = ", ".join(f"{n} {k}" for k, n in sorted(counts[tier].items()))
                 terminalreporter.write_line(f"{tier:12} {parts}")

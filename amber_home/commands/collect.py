@@ -42,7 +42,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
     from amber.errors import KEY_HELP_URL, AmberAuthError
     from amber.factory import DEMO_API_KEY, client_from_settings
-    from amber.secret import redact_url
+    from amber.secret import api_location, redact_url
     from amber_home.lifecycle import stop_on_signals
     from amber_home.logs import configure_logging
     from amber_home.startup import service_settings
@@ -106,7 +106,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         logger.info(
             "collecting from %s%s into %s (usage re-fetch %d day(s), gap healing %d day(s), %d request(s) per "
             "5 minutes kept for the exporter)",
-            redact_url(settings.api_base_url), f" (demo key {DEMO_API_KEY!r})" if demo else "",
+            api_location(settings.api_base_url), f" (demo key {DEMO_API_KEY!r})" if demo else "",
             redact_url(settings.database_url.reveal()), settings.usage_refetch_days, settings.gap_heal_days,
             settings.exporter_request_share,
         )  # fmt: skip

@@ -452,3 +452,30 @@ def test_a_url_that_is_not_secret_is_shown_without_its_password() -> None:
 def test_a_database_url_libpq_would_quote_is_refused_without_quoting_it() -> None:
     (problem,) = problems(DATABASE_URL="postgresql://amber:p%zz w@db/amber").problems
     assert problem.startswith("DATABASE_URL: is not a valid URL: percent-encode spaces and %") and "zz" not in problem
+
+
+# --- compose: the demo's simulator and the database password from a file ------------------------------
+
+
+def test_demo_api_is_used_only_without_a_key_and_without_a_chosen_api() -> None:
+    demo = {"AMBER_DEMO_API_BASE_URL": "http://simulator:8765/v1"}
+    assert Settings.from_env(demo).api_base_url == "http://simulator:8765/v1"
+    assert Settings.from_env({**demo, "AMBER_API_KEY": "psk_x"}).api_base_url == "https://api.amber.com.au/v1"
+    chosen = {**demo, "AMBER_API_BASE_URL": "http://sim.lan:8765/v1"}
+    assert Settings.from_env(chosen).api_base_url == "http://sim.lan:8765/v1"
+    assert Settings.from_env({}).api_base_url == "https://api.amber.com.au/v1"
+
+
+def test_database_password_from_a_file_goes_into_the_url(tmp_path) -> None:
+    secret = tmp_path / "writer_password"
+    secret.write_text("p@ss:w/rd %x\n")
+    env = {"DATABASE_URL": "postgresql://amber_writer@timescaledb:5432/amber?sslmode=disable",
+           "DATABASE_PASSWORD_FILE": str(secret)}  # fmt: skip
+    url = Settings.from_env(env).database_url.reveal()
+    assert url == "postgresql://amber_writer:p%40ss%3Aw%2Frd%20%25x@timescaledb:5432/amber?sslmode=disable"
+    import psycopg.conninfo
+
+    assert psycopg.conninfo.conninfo_to_dict(url)["password"] == "p@ss:w/rd %x"
+    no_password = {"DATABASE_URL": "postgresql://amber@db/amber", "DATABASE_PASSWORD": "s3cret"}
+    assert Settings.from_env(no_password).database_url.reveal() == "postgresql://amber:s3cret@db/amber"
+    assert "s3cret" not in repr(Settings.from_env(no_password))

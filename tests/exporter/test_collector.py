@@ -28,6 +28,7 @@ from exporter.collector import DESCRIPTORS, SPIKE_STATUSES, TARIFF_PERIODS, Ambe
 from exporter.db_metrics import DatabaseMetricsReader, local_days
 from exporter.mqtt import MqttCollector
 from exporter.snapshot import (
+    BackfillStatus,
     DatabaseFacts,
     JobStatus,
     GridRenewables,
@@ -92,6 +93,8 @@ def fixture_snapshot(*, polled_at: float = POLLED_AT, spikes: bool = True, datab
             JobStatus("compression", "prices", False, polled_at - 5 * 86400, 7, False),
             JobStatus("job_history", "", True, None, 1, True),
         ),
+        backfill=frozen_map({SITE: BackfillStatus(done_days=90, remaining_days=640, eta_seconds=1800.0,
+                                                  updated_at=polled_at - 60)}),  # fmt: skip
     )
     return Snapshot(
         sites=entries,
@@ -463,6 +466,7 @@ def test_database_metrics_from_timescaledb(apache_db):
     now_local = dt.datetime(2025, 3, 17, 9, 10, tzinfo=zone)  # the 17th: yesterday and the month's start differ
     with psycopg.connect(apache_db) as conn:
         _seed(conn, SITE, now_local)
+        conn.execute("INSERT INTO backfill_status VALUES (%s, 30, 10, 120.5, %s, NULL)", (SITE, now_local))
         conn.commit()
         refresh_aggregates(conn)
         conn.commit()
@@ -474,6 +478,7 @@ def test_database_metrics_from_timescaledb(apache_db):
     assert facts.newest_usage_end == {SITE: dt.datetime(2025, 3, 17, 1, 30, tzinfo=zone).timestamp()}
     assert facts.cost_yesterday_cents[SITE] == pytest.approx(250.125 - 15.5)
     assert facts.cost_month_to_date_cents[SITE] == pytest.approx(250.125 - 15.5 + 100 + 10)
+    assert facts.backfill == {SITE: BackfillStatus(30, 10, 120.5, now_local.timestamp())}
 
     snap = dataclasses.replace(fixture_snapshot(polled_at=now, database=False), database=facts)
     reg = registry_for(snap, now=now + 30)
@@ -490,5 +495,16 @@ def test_database_metrics_of_an_empty_database_are_absent(apache_db):
     facts = DatabaseMetricsReader(apache_db, ZoneInfo("Australia/Sydney")).read(now)
     assert facts.newest_actual_price_end == {} and facts.newest_usage_end == {}
     assert facts.cost_yesterday_cents == {} and facts.cost_month_to_date_cents == {}
+    assert facts.backfill == {}
     reg = registry_for(dataclasses.replace(fixture_snapshot(polled_at=now), database=facts), now=now)
     assert samples(reg, "amber_cost_yesterday_dollars") == []  # no data: absent, never a made-up 0
+
+
+def test_backfill_progress_counts_down_its_eta_and_reaches_zero():
+    registry = registry_for(fixture_snapshot(), now=POLLED_AT)
+    assert value(registry, "amber_backfill_remaining_history_seconds", site_id=SITE) == 640 * 86400
+    assert value(registry, "amber_backfill_progress_ratio", site_id=SITE) == 90 / 730
+    # Written a minute before the scrape with 30 minutes to go.
+    assert value(registry, "amber_backfill_eta_seconds", site_id=SITE) == 1740
+    late = registry_for(fixture_snapshot(), now=POLLED_AT + 3600)
+    assert value(late, "amber_backfill_eta_seconds", site_id=SITE) in (None, 0.0)

@@ -3,6 +3,8 @@ reach the Amber API (counted at the simulator), and `amber-home export` as a pro
 
 from __future__ import annotations
 
+import logging
+
 import dataclasses
 import json
 import os
@@ -86,10 +88,14 @@ def test_unknown_paths_and_methods():
         assert http.post("/metrics", content=b"x").status_code == 405
 
 
-def test_alerts_answer_503_until_the_relay_is_configured():
+def test_alerts_without_a_notification_target_are_accepted_and_dropped_quietly(caplog):
+    caplog.set_level(logging.INFO, logger="exporter.server")
     with serving(SnapshotStore()) as http:
-        response = http.post("/alerts", content=b"{}")
-        assert response.status_code == 503 and "APPRISE_URLS" in response.text
+        for _ in range(3):
+            response = http.post("/alerts", content=b"{}")
+            # 2xx: Alertmanager neither retries nor logs an error per group every minute.
+            assert response.status_code == 202 and "APPRISE_URLS" in response.text
+    assert sum("dropped" in r.getMessage() for r in caplog.records) == 1
 
 
 class FakeNotifier:

@@ -101,6 +101,8 @@ def world(timescale_server, tmp_path_factory) -> Iterator[World]:
                     plan = tmp_path_factory.mktemp("plan") / "plan.toml"
                     plan.write_text(PLAN, encoding="utf-8")
                     record_bill_settings(conn, Settings.from_env({**BILL_ENV, "AMBER_COMPARE_PLAN": str(plan)}))
+                    # A backfill half-way through older history (sql/012), for the Health dashboard.
+                    conn.execute("INSERT INTO backfill_status VALUES (%s, 90, 30, 600, now(), NULL)", (site_id,))
             finally:
                 client.close()
             yield World(url=url, database=name, port=timescale_server.port, sim=sim, site_id=site_id, now=now)

@@ -272,8 +272,11 @@ def test_datasource_provisioning_file():
     json_data = timescale["jsonData"]
     assert (json_data["database"], json_data["timescaledb"], json_data["postgresVersion"]) == ("amber", True, 1700)
     password = timescale["secureJsonData"]["password"]
-    assert provisioning_value(password, {"AMBER_READER_PASSWORD": "s3cr$t"}) == "s3cr$t", (
-        "the password must come from AMBER_READER_PASSWORD, expanded once"
+    # From the generated secret file compose.yaml mounts (never from Grafana's environment). Generated
+    # passwords have no '$'; one a user chose could, and Grafana would expand it: SECURITY.md says so.
+    files = {"/run/amber-secrets/reader_password": "s3cr-et_9\n"}
+    assert provisioning_value(password, {"AMBER_READER_PASSWORD": "other"}, files) == "s3cr-et_9", (
+        "the password must come from the reader_password secret file"
     )
 
 
@@ -299,11 +302,13 @@ def test_dashboard_providers_point_at_the_dashboards_in_this_repository():
 
 def test_compose_mounts_the_files_where_grafana_is_told_to_read_them():
     grafana = load_yaml(REPO / "compose.yaml")["services"]["grafana"]
-    mounts = {
-        target: source for source, target, *_ in (v.split(":") for v in grafana["volumes"] if v.startswith("./"))
-    }
+    binds = [v for v in grafana["volumes"] if isinstance(v, str) and v.startswith("./")]
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in binds)}
     assert mounts.get(CONTAINER_DASHBOARDS) == "./grafana/dashboards", mounts
     assert mounts.get("/etc/grafana/provisioning") == "./grafana/provisioning", mounts
+    # The data source's $__file{} reads the reader's password from the secrets volume.
+    volumes = [v for v in grafana["volumes"] if isinstance(v, dict)]
+    assert any(v["target"] == "/run/amber-secrets" and v.get("read_only") for v in volumes), volumes
     environment = grafana["environment"]
     home = environment.get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "")
     assert home.startswith(CONTAINER_DASHBOARDS + "/"), "the tablet's home page must be a provisioned dashboard"

@@ -224,6 +224,12 @@ def test_backfill_of_two_sites_equals_truth_with_the_fewest_requests(db_url, cap
             sites = conn.execute("SELECT site_id FROM sites ORDER BY 1").fetchall()
             channels = conn.execute("SELECT site_id, identifier FROM channels ORDER BY 1, 2").fetchall()
             cost_days = conn.execute("SELECT count(*) FROM cost_daily").fetchone()[0]
+            status = conn.execute(
+                "SELECT site_id, done_days > 0, remaining_days, eta_seconds, finished_at IS NOT NULL"
+                " FROM backfill_status ORDER BY 1"
+            ).fetchall()
+        # The monitoring row of each site (sql/012): everything loaded, finished.
+        assert status == [(site_id, True, 0, 0.0, True) for site_id in sorted(sim.site_ids)]
         assert [s for (s,) in sites] == sorted(sim.site_ids)
         assert len(channels) == 5  # E1, E2, B1 + E1, B1
         assert cost_days > 0  # the aggregates were refreshed

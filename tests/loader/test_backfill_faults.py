@@ -100,21 +100,25 @@ def test_failure_inside_a_window_write_then_rerun_equals_truth_without_refetchin
                 with pytest.raises(RuntimeError, match="injected"):
                     backfill(sim, db_url, client)
         committed = progress_rows(db_url)
-        # p1 u1 p2 u2 p3 committed; u3 failed inside its transaction and left nothing behind.
+        # p1 u1 p2 u2 p3 committed (newest first); u3 failed inside its transaction and left nothing behind.
+        # p1 and u1 touch today and yesterday: written but left open, so every run fetches them again.
         assert sorted((s, a) for _, s, a, *_ in committed) == sorted((s, a) for _, s, a, _ in first[:5])
-        assert all(r[4] for r in committed)
+        open_windows = sorted((s, a) for _, s, a, _, complete, _ in committed if not complete)
+        assert open_windows == sorted((s, a) for _, s, a, _ in first[:2])
         with psycopg.connect(db_url) as conn:
             window = first[5]
-            assert conn.execute("SELECT count(*) FROM usage WHERE nem_date >= %s", (window[2],)).fetchone() == (0,)
+            days = (window[2], window[3])
+            assert conn.execute("SELECT count(*) FROM usage WHERE nem_date BETWEEN %s AND %s", days).fetchone() == (0,)
 
         with make_client(sim) as client:
             second = record_requests(client)
             result = backfill(sim, db_url, client)
         assert_equals_truth(sim, db_url)
-        # Completed windows are not fetched again: the rerun starts at the failed one.
-        assert second == first[5:] + [w for w in second if w not in first]  # same windows from there on
-        assert not set(second) & set(first[:5])
-        assert len(first[:5]) + result.requests == expected_requests(sim)
+        # Completed windows are not fetched again: after the open ones, the rerun starts at the failed one.
+        assert second[:2] == first[:2]
+        assert second[2:] == first[5:] + [w for w in second[2:] if w not in first]  # same windows from there on
+        assert not set(second) & set(first[2:5])
+        assert len(first[:5]) + result.requests == expected_requests(sim) + 2
 
 
 def test_kill_9_mid_run_then_rerun_equals_truth(db_url):

@@ -125,6 +125,15 @@ def test_expected_series_respect_the_supply_period():
     assert all(s.stop == dt.datetime(2025, 1, 10, 14, tzinfo=UTC) for s in by_site["CLOSED"])
 
 
+def test_expected_series_never_start_before_the_historical_start_date():
+    site = make_site(active_from=D(2024, 1, 1))
+    series = expected_series([site], now=NOW, days=7, since=D(2025, 1, 13))
+    assert series and all(s.first == dt.datetime(2025, 1, 12, 14, tzinfo=UTC) for s in series)  # 00:00 NEM 13th
+    # An older start date changes nothing: the window is still the last 7 days.
+    older = expected_series([site], now=NOW, days=7, since=D(2020, 1, 1))
+    assert older == expected_series([site], now=NOW, days=7)
+
+
 def test_thirty_minute_sites_and_unknown_lengths_expect_thirty_minute_prices():
     for minutes in (30, None):
         series = expected_series([make_site(minutes=minutes)], now=NOW, days=1, streams=(PRICES,))

@@ -11,6 +11,7 @@ import pytest
 from amber.client import MAX_RANGE_DAYS
 from amber.models import Channel, Site
 from loader.windows import (
+    site_days,
     PRICES,
     USAGE,
     Window,
@@ -60,10 +61,11 @@ def test_chunk_covers_every_day_exactly_once_with_the_fewest_windows(n):
     first = D(2024, 2, 20)
     last = first + (n - 1) * DAY
     windows = chunk(first, last)
-    assert days_of(windows) == [first + k * DAY for k in range(n)]  # every day once, in order
+    assert days_of(windows[::-1]) == [first + k * DAY for k in range(n)]  # every day once
     assert len(windows) == math.ceil(n / 7) == minimum_requests(n)
     assert all(1 <= (b - a).days + 1 <= 7 for a, b in windows)
-    assert all(b + DAY == c for (_, b), (c, _) in itertools.pairwise(windows))  # no gap, no overlap
+    assert windows[0][1] == last and all((b - a).days == 6 for a, b in windows[:-1])  # full weeks from the newest
+    assert all(a == d + DAY for (a, _), (_, d) in itertools.pairwise(windows))  # newest first, no gap, no overlap
 
 
 def test_chunk_rejects_nonsense():
@@ -131,12 +133,18 @@ def test_one_site_year_takes_106_requests():
     prices, usage = plan.windows_of("S1", PRICES), plan.windows_of("S1", USAGE)
     assert (len(prices), len(usage)) == (53, 53)  # 366 and 365 days
     assert plan.requests == 106 == minimum_requests(366) + minimum_requests(365)
-    assert days_of([(w.start, w.end) for w in prices]) == [TODAY - (365 - k) * DAY for k in range(366)]
-    assert days_of([(w.start, w.end) for w in usage]) == [TODAY - (365 - k) * DAY for k in range(365)]
-    # Oldest first, each week's prices next to its usage.
+    assert sorted(days_of([(w.start, w.end) for w in prices])) == [TODAY - (365 - k) * DAY for k in range(366)]
+    assert sorted(days_of([(w.start, w.end) for w in usage])) == [TODAY - (365 - k) * DAY for k in range(365)]
+    # Newest first (today, yesterday and this month arrive in the first minutes), each week's prices next
+    # to its usage; the oldest window is the short one.
     assert plan.windows[:2] == (
-        Window("S1", PRICES, TODAY - 365 * DAY, TODAY - 359 * DAY),
-        Window("S1", USAGE, TODAY - 365 * DAY, TODAY - 359 * DAY),
+        Window("S1", PRICES, TODAY - 6 * DAY, TODAY),
+        Window("S1", USAGE, TODAY - 7 * DAY, TODAY - DAY),
+    )
+    assert all(a.end >= b.end for a, b in itertools.pairwise(plan.windows))
+    assert plan.windows[-2:] == (
+        Window("S1", PRICES, TODAY - 365 * DAY, TODAY - 364 * DAY),
+        Window("S1", USAGE, TODAY - 365 * DAY, TODAY - 365 * DAY),
     )
 
 
@@ -146,14 +154,15 @@ def test_plan_for_several_sites_and_a_skipped_one():
     assert [s.site_id for s in plan.skipped] == ["B"]
     assert "HISTORICAL_START_DATE" in plan.skipped[0].reason
     assert plan.spans[("A", PRICES)] == (D(2025, 6, 1), TODAY)
+    # Newest first over both sites: each site's current week before anyone's older history.
     assert [(w.site_id, w.stream, w.start, w.end) for w in plan.windows] == [
-        ("A", PRICES, D(2025, 6, 1), D(2025, 6, 7)),
-        ("A", USAGE, D(2025, 6, 1), D(2025, 6, 7)),
-        ("A", PRICES, D(2025, 6, 8), D(2025, 6, 14)),
-        ("A", USAGE, D(2025, 6, 8), D(2025, 6, 14)),
-        ("A", PRICES, D(2025, 6, 15), D(2025, 6, 15)),
+        ("A", PRICES, D(2025, 6, 9), D(2025, 6, 15)),
         ("C", PRICES, D(2025, 6, 10), D(2025, 6, 15)),
+        ("A", USAGE, D(2025, 6, 8), D(2025, 6, 14)),
         ("C", USAGE, D(2025, 6, 10), D(2025, 6, 14)),
+        ("A", PRICES, D(2025, 6, 2), D(2025, 6, 8)),
+        ("A", USAGE, D(2025, 6, 1), D(2025, 6, 7)),
+        ("A", PRICES, D(2025, 6, 1), D(2025, 6, 1)),
     ]
     # With a start date the site without activeFrom is planned too.
     plan = plan_backfill(sites, start_date=D(2025, 6, 12), today=TODAY)
@@ -171,7 +180,7 @@ def test_resumed_plan_fetches_only_missing_days_and_never_overlaps():
     rest = plan_backfill([s], start_date=None, today=TODAY, done=done)
     assert rest.windows == full.windows[9:]
     assert rest.done_days[("S1", PRICES)] == sum(w.days for w in committed if w.stream == PRICES)
-    # A later run (today moved on a week) continues from the first open day with the same grid.
+    # A later run (today moved on a week) fetches exactly the days after the last settled window.
     later = TODAY + 7 * DAY
     settled = [w for w in full.windows if window_is_final(w, today=TODAY)]
     done = {}
@@ -181,14 +190,14 @@ def test_resumed_plan_fetches_only_missing_days_and_never_overlaps():
     for stream in (PRICES, USAGE):
         first_open = max(w.end for w in settled if w.stream == stream) + DAY
         windows = nxt.windows_of("S1", stream)
-        assert windows[0].start == first_open
-        assert days_of([(w.start, w.end) for w in windows]) == days_of(
+        assert windows[-1].start == first_open
+        assert sorted(days_of([(w.start, w.end) for w in windows])) == days_of(
             [(first_open, later if stream == PRICES else later - DAY)]
         )
     # A start date moved earlier adds only the new days in front.
     earlier = plan_backfill([s], start_date=TODAY - 110 * DAY, today=TODAY, done=done)
-    prices = earlier.windows_of("S1", PRICES)
-    assert (prices[0].start, prices[1].end) == (TODAY - 110 * DAY, TODAY - 101 * DAY)
+    new = [w for w in earlier.windows_of("S1", PRICES) if w.end < TODAY - 99 * DAY]
+    assert sorted(days_of([(w.start, w.end) for w in new])) == [TODAY - (110 - k) * DAY for k in range(10)]
 
 
 def test_only_settled_windows_are_final():
@@ -203,3 +212,14 @@ def test_only_settled_windows_are_final():
     assert not window_is_final(usage, today=TODAY, estimated_rows=3)
     assert not window_is_final(usage, today=TODAY, empty_days=1)
     assert window_is_final(old, today=TODAY, empty_days=1)  # prices: empty days are not a reason
+
+
+def test_site_days_counts_both_streams_done_before_and_during_the_run():
+    sites = [site("A", active_from=TODAY - 20 * DAY), site("B", active_from=TODAY - 6 * DAY)]
+    done = {("A", PRICES): [(TODAY - 20 * DAY, TODAY - 14 * DAY)]}
+    plan = plan_backfill(sites, start_date=None, today=TODAY, done=done)
+    # A: prices 21 days (7 done), usage 20 days; B: prices 7, usage 6.
+    assert site_days(plan, []) == {"A": (7, 34), "B": (0, 13)}
+    fetched = [w for w in plan.windows if w.site_id == "B"]
+    assert site_days(plan, fetched) == {"A": (7, 34), "B": (13, 0)}
+    assert site_days(plan, plan.windows) == {"A": (41, 0), "B": (13, 0)}

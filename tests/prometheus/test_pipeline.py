@@ -111,10 +111,7 @@ def alertmanager_config(relay_port: int) -> str:
         "http://exporter:9847/alerts": f"http://127.0.0.1:{relay_port}/alerts",
         "group_wait: 10s": "group_wait: 1s",
         "group_interval: 1m": "group_interval: 1s",
-        "        send_resolved: true\n": (
-            "        send_resolved: true\n"
-            f"        http_config: {{authorization: {{type: Bearer, credentials: {TOKEN}}}}}\n"
-        ),
+        "credentials_file: /run/amber-secrets/relay_token": f"credentials: {TOKEN}",
     }
     for old, new in swaps.items():
         assert old in text, f"alertmanager.yml no longer contains {old!r}; update this test"

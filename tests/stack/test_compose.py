@@ -24,28 +24,26 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
-DEMO_ENTRYPOINT = REPO / "scripts" / "lib" / "stack-demo-entrypoint.sh"
 
 APP_IMAGE = "amber-home:local"
-ONE_SHOTS = {"migrate", "backfill"}
-# Services that talk to the Amber API: they go through the demo switch.
+ONE_SHOTS = {"secrets", "migrate", "backfill"}
+# Services that talk to the Amber API: without a key they use the demo's simulator.
 API_SERVICES = {"backfill", "loader", "exporter"}
 NETWORK_PORTS = {("grafana", 3000)}  # the only ports not bound to 127.0.0.1
 MEMORY_BUDGET_MIB = 2048
 
 # Settings variables compose.yaml deliberately does not pass from .env, and why.
 NOT_PASSED = {
-    "DATABASE_URL": "built from POSTGRES_PASSWORD for the timescaledb service",
+    "DATABASE_URL": "fixed: the timescaledb service, its role per service",
+    "DATABASE_PASSWORD": "DATABASE_PASSWORD_FILE names the secret file of the service's role",
+    "AMBER_READER_PASSWORD": "AMBER_READER_PASSWORD_FILE names the secret; .env's value goes to the secrets service",
     "EXPORTER_PORT": "fixed inside the container (9847; Prometheus scrapes it there)",
     "EXPORTER_HOST": "fixed inside the container (0.0.0.0; the host side is bound to 127.0.0.1)",
-    "APPRISE_CONFIG": "a path: needs a mounted file, so an override file adds both",
-    "ALERT_WEBHOOK_TOKEN": "alertmanager.yml must send the same token (a mounted file); see ALERTS.md",
+    "ALERT_WEBHOOK_TOKEN": "ALERT_WEBHOOK_TOKEN_FILE names the secret Alertmanager sends too; .env's value goes"
+    " to the secrets service",
     "ALERT_RELAY_HOST": "standalone relay only; compose uses the exporter's /alerts",
     "ALERT_RELAY_PORT": "standalone relay only; compose uses the exporter's /alerts",
-    # Issue 10 (app side); compose.yaml is wired by issue 9: each service gets DATABASE_PASSWORD_FILE for its
-    # own role, migrate gets AMBER_WRITER_PASSWORD_FILE (see SECURITY.md). Drop these lines when it is.
-    "DATABASE_PASSWORD": "per service, as DATABASE_PASSWORD_FILE from the secrets volume (issue 9)",
-    "AMBER_WRITER_PASSWORD": "migrate only, as AMBER_WRITER_PASSWORD_FILE from the secrets volume (issue 9)",
+    "AMBER_WRITER_PASSWORD": "migrate only, as AMBER_WRITER_PASSWORD_FILE: the generated secret file",
 }
 
 
@@ -59,13 +57,14 @@ def compose_bin() -> str:
     return result.stdout.strip()
 
 
-def compose_config(tmp_path: Path, env_text: str = "") -> dict:
-    """`docker-compose config` of compose.yaml with `env_text` as the .env file and a clean environment."""
+def compose_config(tmp_path: Path, env_text: str = "", profiles: tuple[str, ...] = ("demo",)) -> dict:
+    """`docker-compose config` of compose.yaml with `env_text` as the .env file, a clean environment and
+    `profiles` (the demo's by default)."""
     env_file = tmp_path / "test.env"
     env_file.write_text(env_text)
     result = subprocess.run(
         [compose_bin(), "--project-directory", str(REPO), "--file", str(COMPOSE_FILE),
-         "--env-file", str(env_file), "config", "--format", "json"],
+         "--env-file", str(env_file), *(f"--profile={p}" for p in profiles), "config", "--format", "json"],
         capture_output=True, text=True, timeout=60,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
     )  # fmt: skip
@@ -89,11 +88,19 @@ def services(demo) -> dict:
 def test_compose_config_with_no_env_is_the_demo(services):
     for name in API_SERVICES:
         env = services[name]["environment"]
-        assert services[name]["entrypoint"] == ["amber-home-demo"], name
+        assert not services[name].get("entrypoint"), name  # `docker compose exec X amber-home …` sees the same
         assert env["AMBER_API_KEY"] == "" and env["AMBER_API_BASE_URL"] == "", name
         assert env["AMBER_DEMO_API_BASE_URL"] == "http://simulator:8765/v1", name
-        assert services[name]["depends_on"]["simulator"]["condition"] == "service_healthy", name
+        assert services[name]["depends_on"]["simulator"] == {"condition": "service_healthy", "required": False}, name
     assert services["simulator"]["command"][:1] == ["simulate"]
+    assert services["simulator"]["profiles"] == ["demo"]
+
+
+def test_without_the_demo_profile_the_simulator_is_not_started_nor_waited_for(tmp_path):
+    services = compose_config(tmp_path, "AMBER_API_KEY=psk_0123456789abcdef\n", profiles=())["services"]
+    assert "simulator" not in services
+    for name in API_SERVICES:
+        assert services[name]["depends_on"].get("simulator", {"required": False})["required"] is False, name
 
 
 def test_compose_config_with_a_key_passes_it_on(tmp_path):
@@ -101,8 +108,14 @@ def test_compose_config_with_a_key_passes_it_on(tmp_path):
     for name in API_SERVICES:
         env = services[name]["environment"]
         assert env["AMBER_API_KEY"] == "psk_0123456789abcdef", name
-        assert env["DATABASE_URL"] == "postgresql://amber:s3cret@timescaledb:5432/amber", name
-    assert services["timescaledb"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+        assert ":" not in env["DATABASE_URL"].split("@")[0].removeprefix("postgresql://"), "a password in the URL"
+        assert env["DATABASE_PASSWORD_FILE"].startswith("/run/amber-secrets/"), name
+    # A password set in .env reaches only the secrets service, which writes it into the volume.
+    assert services["secrets"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert services["timescaledb"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/amber-secrets/postgres_password"
+    for name, service in services.items():
+        if name != "secrets":
+            assert "s3cret" not in json.dumps(service), f"{name} sees the password in its configuration"
 
 
 def test_compose_file_matches_the_compose_spec_schema():
@@ -125,17 +138,19 @@ def test_long_running_services_restart_and_have_healthchecks(services):
         assert test and test[0] in ("CMD", "CMD-SHELL") and not service["healthcheck"].get("disable"), name
 
 
-def test_one_shots_run_once_and_gate_their_dependants(services):
-    for name in ONE_SHOTS:
-        assert services[name]["restart"] == "no", name
+def test_one_shots_run_once_and_nothing_waits_for_the_history(services):
+    assert services["migrate"]["restart"] == "no"
+    # A crashed or OOM-killed backfill resumes by itself, a few times at most (a rejected key stops it).
+    assert services["backfill"]["restart"] == "on-failure:5"
     for name, service in services.items():
         for dependency, how in service.get("depends_on", {}).items():
+            assert dependency != "backfill", f"{name} waits for the backfill: `up -d` would block for hours"
             expected = (
                 "service_completed_successfully" if dependency in ONE_SHOTS else ("service_healthy", "service_started")
             )
             assert how["condition"] in expected, f"{name} → {dependency}: {how['condition']}"
-    assert services["loader"]["depends_on"]["backfill"]["condition"] == "service_completed_successfully"
-    assert services["backfill"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("loader", "exporter", "backfill"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
     assert services["migrate"]["depends_on"]["timescaledb"]["condition"] == "service_healthy"
 
 
@@ -189,6 +204,21 @@ def test_mounted_host_paths_exist(services):
             assert source.exists(), f"{name} mounts {source.relative_to(REPO)}, which is missing"
 
 
+def test_each_service_logs_in_with_the_weakest_role_that_does_its_job(services):
+    # SECURITY.md: the superuser only for migrate, amber_writer for the writers, amber_reader for the exporter.
+    roles = {"migrate": ("amber", "postgres_password"), "backfill": ("amber_writer", "writer_password"),
+             "loader": ("amber_writer", "writer_password"), "exporter": ("amber_reader", "reader_password")}  # fmt: skip
+    for name, (role, secret) in roles.items():
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"] == f"postgresql://{role}@timescaledb:5432/amber", name
+        assert env["DATABASE_PASSWORD_FILE"] == f"/run/amber-secrets/{secret}", name
+    migrate = services["migrate"]["environment"]
+    assert migrate["AMBER_WRITER_PASSWORD_FILE"] == "/run/amber-secrets/writer_password"
+    assert migrate["AMBER_READER_PASSWORD_FILE"] == "/run/amber-secrets/reader_password"
+    for name in ("backfill", "loader", "exporter"):  # only migrate sets the roles' passwords
+        assert not {"AMBER_WRITER_PASSWORD_FILE", "AMBER_READER_PASSWORD_FILE"} & set(services[name]["environment"])
+
+
 def test_every_setting_reaches_the_app_services(services):
     env = services["loader"]["environment"]
     for var in _VARS:
@@ -225,49 +255,90 @@ def test_every_env_example_variable_is_used_and_empty():
 def test_env_example_as_env_is_the_demo(tmp_path):
     services = compose_config(tmp_path, ENV_EXAMPLE.read_text())["services"]
     assert services["loader"]["environment"]["AMBER_API_KEY"] == ""
-    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "admin"
+    # Every password generated: none in .env.example, none in any service's environment.
+    assert not any(services["secrets"]["environment"].values())
 
 
-# --- the demo switch -------------------------------------------------------------------------------------
+# --- secrets ---------------------------------------------------------------------------------------------
+
+# Which services read which secret files (scripts/lib/compose-secrets.sh writes them).
+SECRET_READERS = {"timescaledb", "migrate", "backfill", "loader", "exporter", "alertmanager", "grafana"}
 
 
-def run_demo_entrypoint(tmp_path: Path, **env: str) -> dict[str, str]:
-    """Run the entrypoint with a stand-in `amber-home` that prints its arguments and environment."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    fake = bin_dir / "amber-home"
-    fake.write_text('#!/bin/sh\necho "ARGS=$*"\nenv\n')
-    fake.chmod(0o755)
-    result = subprocess.run(
-        ["sh", str(DEMO_ENTRYPOINT), "collect", "--once"],
-        capture_output=True, text=True, check=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin", **env},
-    )  # fmt: skip
-    out = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    out["stderr"] = result.stderr
-    return out
+def test_secrets_come_first_and_only_their_readers_mount_them_read_only(services):
+    assert services["secrets"]["restart"] == "no" and services["secrets"]["network_mode"] == "none"
+    assert services["timescaledb"]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+    assert services["alertmanager"]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+    for name, service in services.items():
+        mounts = [v for v in service.get("volumes", []) if v.get("source") == "amber-secrets"]
+        if name == "secrets":
+            assert mounts and not mounts[0].get("read_only"), "the secrets service writes the volume"
+        elif name in SECRET_READERS:
+            assert mounts and mounts[0]["read_only"] and mounts[0]["target"] == "/run/amber-secrets", name
+        else:
+            assert not mounts, f"{name} needs no secret"
 
 
-def test_demo_switch_without_a_key_uses_the_simulator(tmp_path):
-    out = run_demo_entrypoint(tmp_path, AMBER_DEMO_API_BASE_URL="http://simulator:8765/v1", AMBER_API_KEY="")
-    assert out["ARGS"] == "collect --once"
-    assert out["AMBER_API_KEY"] == "sim-key"
-    assert out["AMBER_API_BASE_URL"] == "http://simulator:8765/v1"
-    assert "demo mode" in out["stderr"]
+def test_every_documented_secret_file_works_through_compose(tmp_path):
+    key = tmp_path / "amber_key"
+    key.write_text("psk_from_a_file\n")
+    env = "".join(f"{name}={key}\n" for name in (
+        "AMBER_API_KEY_FILE", "APPRISE_URLS_FILE", "APPRISE_CONFIG", "AMBER_READER_PASSWORD_FILE",
+        "ALERT_WEBHOOK_TOKEN_FILE"))  # fmt: skip
+    config = compose_config(tmp_path, env)
+    services = config["services"]
+    # Each named file reaches the secrets service (never another service directly) ...
+    assert {s["source"] for s in services["secrets"]["secrets"]} == set(config["secrets"])
+    for name, secret in config["secrets"].items():
+        assert secret["file"] == str(key), name
+    assert all("secrets" not in service for n, service in services.items() if n != "secrets")
+    # ... and the services read its copy in the volume.
+    assert services["loader"]["environment"]["AMBER_API_KEY_FILE"] == "/run/amber-secrets/amber_api_key"
+    exporter = services["exporter"]["environment"]
+    assert exporter["APPRISE_URLS_FILE"] == "/run/amber-secrets/apprise_urls"
+    assert exporter["APPRISE_CONFIG"] == "/run/amber-secrets/apprise_config"
+    assert exporter["ALERT_WEBHOOK_TOKEN_FILE"] == "/run/amber-secrets/relay_token"
+    # Unset: nothing named, and the services see no *_FILE for them.
+    plain = compose_config(tmp_path)["services"]
+    assert plain["loader"]["environment"]["AMBER_API_KEY_FILE"] == ""
+    assert plain["exporter"]["environment"]["APPRISE_CONFIG"] == ""
 
 
-def test_demo_switch_with_a_key_changes_nothing(tmp_path):
-    for key_env in ({"AMBER_API_KEY": "psk_real"}, {"AMBER_API_KEY_FILE": "/run/secrets/amber_api_key"}):
-        out = run_demo_entrypoint(tmp_path, AMBER_DEMO_API_BASE_URL="http://simulator:8765/v1", **key_env)
-        assert out.get("AMBER_API_KEY", "") == key_env.get("AMBER_API_KEY", "")
-        assert "AMBER_API_BASE_URL" not in out
-        assert out["stderr"] == ""
+def test_secrets_script_generates_keeps_and_lets_the_user_win(tmp_path):
+    secrets_dir, sources = tmp_path / "volume", tmp_path / "sources"
+    sources.mkdir()
+    script = REPO / "scripts" / "lib" / "compose-secrets.sh"
 
+    def run(**env: str) -> str:
+        result = subprocess.run(
+            ["sh", str(script)], capture_output=True, text=True, timeout=60,
+            env={"PATH": os.environ["PATH"], "AMBER_SECRETS_DIR": str(secrets_dir),
+                 "AMBER_SECRETS_SOURCES": str(sources), **env},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
-def test_demo_switch_keeps_a_chosen_base_url(tmp_path):
-    out = run_demo_entrypoint(
-        tmp_path, AMBER_DEMO_API_BASE_URL="http://simulator:8765/v1", AMBER_API_BASE_URL="http://sim.lan:8765/v1"
-    )
-    assert out["AMBER_API_BASE_URL"] == "http://sim.lan:8765/v1"
+    first = run()
+    generated = {p.name: p.read_text() for p in secrets_dir.iterdir()}
+    assert set(generated) == {"postgres_password", "writer_password", "reader_password", "relay_token",
+                              "grafana_admin_password"}  # fmt: skip
+    assert len(set(generated.values())) == 5 and all(len(v.strip()) >= 32 for v in generated.values())
+    assert "generated" in first and not any(v.strip() in first for v in generated.values())
+    assert oct((secrets_dir / "postgres_password").stat().st_mode & 0o777) == "0o400"
+    assert (secrets_dir / "grafana_admin_password").stat().st_uid == 472
+    assert (secrets_dir / "relay_token").stat().st_gid == 65534
+    # A second start keeps them; a value from .env or a *_FILE wins; user files come and go.
+    run()
+    assert {p.name: p.read_text() for p in secrets_dir.iterdir()} == generated
+    (sources / "relay_token_source").write_text("token-from-file\n")
+    (sources / "amber_api_key").write_text("psk_file\n")
+    out = run(POSTGRES_PASSWORD="from-env")
+    assert (secrets_dir / "postgres_password").read_text() == "from-env\n"
+    assert (secrets_dir / "relay_token").read_text() == "token-from-file\n"
+    assert (secrets_dir / "amber_api_key").read_text() == "psk_file\n" and "from-env" not in out
+    (sources / "amber_api_key").unlink()
+    run()
+    assert not (secrets_dir / "amber_api_key").exists()
 
 
 def test_loader_healthcheck_query_runs_on_the_schema(apache_db, services):
@@ -312,8 +383,7 @@ def test_dockerfile_uses_one_slim_python_base_a_non_root_user_and_amber_home():
     users = [value for op, value in instructions if op == "USER"]
     assert users and not users[-1].startswith(("0", "root")), "the image must run as a non-root user"
     assert [value for op, value in instructions if op == "ENTRYPOINT"] == ['["amber-home"]']
-    assert any(op == "RUN" and "uv sync --no-dev" in value for op, value in instructions)
-    assert os.access(DEMO_ENTRYPOINT, os.X_OK), "the image links the demo entrypoint as a command"
+    assert any(op == "RUN" and "uv sync --locked --no-dev" in value for op, value in instructions)
 
 
 def test_dockerfile_copies_what_exists_and_is_not_ignored():
@@ -351,7 +421,7 @@ def test_image_layout_runs_migrate_from_app(tmp_path):
                     shutil.copy2(src, dst)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
     env |= {"UV_PROJECT_ENVIRONMENT": str(app / ".venv"), "UV_LINK_MODE": "copy"}
-    sync = subprocess.run(["uv", "sync", "--no-dev", "--quiet"], cwd=app, env=env, capture_output=True, text=True,
+    sync = subprocess.run(["uv", "sync", "--locked", "--no-dev", "--quiet"], cwd=app, env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert sync.returncode == 0, sync.stderr
     python = app / ".venv" / "bin" / "python"

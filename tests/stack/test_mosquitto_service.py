@@ -98,8 +98,8 @@ def test_the_broker_script_refuses_to_start_without_a_password(tmp_path):
 
 
 def test_with_the_mqtt_profile_the_broker_runs_and_the_exporter_points_at_it(tmp_path):
-    env = f"COMPOSE_PROFILES=mqtt\nMQTT_URL=mqtt://mosquitto:1883\nMQTT_PASSWORD={PASSWORD}\n"
-    services = compose_config(tmp_path, env)["services"]
+    env = f"MQTT_URL=mqtt://mosquitto:1883\nMQTT_PASSWORD={PASSWORD}\n"
+    services = compose_config(tmp_path, env, profiles=("demo", "mqtt"))["services"]
     broker = services["mosquitto"]
     assert broker["image"].startswith("eclipse-mosquitto:2.0.") and broker["profiles"] == ["mqtt"]
     assert broker["environment"] == {"MQTT_USERNAME": "amber-home", "MQTT_PASSWORD": PASSWORD}
