@@ -134,8 +134,8 @@ class FollowOptions:
     site_ids: tuple[str, ...] | None = None  # None: every site on the account
     usage_refetch_days: int = 3
     gap_heal_days: int = 7
-    history_start: dt.date | None = None  # HISTORICAL_START_DATE: gap healing never asks for older days
     reserve: int = 12  # the exporter's share of the account's requests per 5 minutes
+    history_start: dt.date | None = None  # HISTORICAL_START_DATE: gap healing never asks for older days
 
     @classmethod
     def from_settings(cls, settings) -> FollowOptions:

@@ -208,15 +208,17 @@ def expand_promql(expr: str, time_range: TimeRange, interval: dt.timedelta, scra
 _EXPANDER = re.compile(r"\$__(\w+)\{(.*?)\}")
 
 
-def provisioning_value(value: str, environ: Mapping[str, str]) -> str:
-    """values.interpolateValue: split on '$$' (a literal '$'); in each part expand $__env{X}
-    (setting.ExpandVar; $__file{} is not needed here), then $X and ${X} (os.ExpandEnv; unset variables become
-    empty) — which also expands a '$' inside what $__env{} produced."""
+def provisioning_value(value: str, environ: Mapping[str, str], files: Mapping[str, str] | None = None) -> str:
+    """values.interpolateValue: split on '$$' (a literal '$'); in each part expand $__env{X} and
+    $__file{PATH} (setting.ExpandVar; `files` maps paths to contents, trimmed like Grafana does), then $X and
+    ${X} (os.ExpandEnv; unset variables become empty) — which also expands a '$' inside what they produced."""
 
     def expander(match: re.Match[str]) -> str:
         kind, argument = match[1], match[2]
         if kind == "env":
             return environ.get(argument, "")
+        if kind == "file" and files is not None:
+            return files[argument].strip()
         raise NotImplementedError(f"$__{kind}{{}}")
 
     def expand_env(text: str) -> str:
