@@ -1,7 +1,9 @@
 # The Amber-Home app image: one image for every service of compose.yaml (migrate, backfill, loader,
-# exporter, simulator), each running one `amber-home` subcommand. Multi-arch: the base image exists for
-# linux/amd64, linux/arm64 and linux/arm/v7, and nothing below downloads an architecture-specific file
-# (uv and every dependency come from PyPI as wheels for the building machine).
+# exporter, simulator), each running one `amber-home` subcommand. linux/amd64 and linux/arm64 (64-bit
+# only): nothing below downloads an architecture-specific file (uv and every dependency come from PyPI as
+# wheels for the building machine), and psycopg-binary publishes no wheels for 32-bit ARM (linux/arm/v7),
+# so the image cannot be built there. The test command builds it for linux/arm64 under emulation
+# (scripts/engine arm64).
 #
 #   docker build -t amber-home:local .          (compose.yaml builds it on `docker compose up`)
 #   docker run --rm amber-home:local --help

@@ -59,6 +59,8 @@ def pytest_collection_modifyitems(items):
         for fixture, marker in TIER_FIXTURES.items():
             if fixture in item.fixturenames:
                 item.add_marker(marker)
+    # The arm64 smoke last: ./scripts/test builds its image in the background meanwhile (cold: minutes).
+    items.sort(key=lambda item: "arm64_image" in item.fixturenames)
 
 
 def tier_of(report_keywords) -> str:

@@ -210,9 +210,8 @@ _EXPANDER = re.compile(r"\$__(\w+)\{(.*?)\}")
 
 def provisioning_value(value: str, environ: Mapping[str, str], files: Mapping[str, str] | None = None) -> str:
     """values.interpolateValue: split on '$$' (a literal '$'); in each part expand $__env{X} and
-    $__file{PATH} (setting.ExpandVar; the file's content with surrounding white space trimmed, as
-    fileExpander does; `files` maps paths to contents), then $X and ${X} (os.ExpandEnv; unset variables
-    become empty) — which also expands a '$' inside what $__env{} or $__file{} produced."""
+    $__file{PATH} (setting.ExpandVar; `files` maps paths to contents, trimmed like Grafana does), then $X and
+    ${X} (os.ExpandEnv; unset variables become empty) — which also expands a '$' inside what they produced."""
 
     def expander(match: re.Match[str]) -> str:
         kind, argument = match[1], match[2]

@@ -272,10 +272,9 @@ def test_datasource_provisioning_file():
     json_data = timescale["jsonData"]
     assert (json_data["database"], json_data["timescaledb"], json_data["postgresVersion"]) == ("amber", True, 1700)
     password = timescale["secureJsonData"]["password"]
-    # From the generated secret file compose.yaml mounts (never from Grafana's environment). Generated
-    # passwords have no '$'; one a user chose could, and Grafana would expand it: SECURITY.md says so.
-    files = {"/run/amber-secrets/reader_password": "s3cr-et_9\n"}
-    assert provisioning_value(password, {"AMBER_READER_PASSWORD": "other"}, files) == "s3cr-et_9", (
+    # The generated secret of compose.yaml's secrets volume (letters, digits, - and _).
+    secret = {"/run/amber-secrets/reader_password": "s3cret-_X9\n"}
+    assert provisioning_value(password, {}, secret) == "s3cret-_X9", (
         "the password must come from the reader_password secret file"
     )
 
@@ -302,17 +301,18 @@ def test_dashboard_providers_point_at_the_dashboards_in_this_repository():
 
 def test_compose_mounts_the_files_where_grafana_is_told_to_read_them():
     grafana = load_yaml(REPO / "compose.yaml")["services"]["grafana"]
-    binds = [v for v in grafana["volumes"] if isinstance(v, str) and v.startswith("./")]
-    mounts = {target: source for source, target, *_ in (v.split(":") for v in binds)}
+    mounts = {
+        target: source
+        for source, target, *_ in (v.split(":") for v in grafana["volumes"] if isinstance(v, str) and v.startswith("./"))
+    }
     assert mounts.get(CONTAINER_DASHBOARDS) == "./grafana/dashboards", mounts
     assert mounts.get("/etc/grafana/provisioning") == "./grafana/provisioning", mounts
-    # The data source's $__file{} reads the reader's password from the secrets volume.
-    volumes = [v for v in grafana["volumes"] if isinstance(v, dict)]
-    assert any(v["target"] == "/run/amber-secrets" and v.get("read_only") for v in volumes), volumes
     environment = grafana["environment"]
     home = environment.get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "")
     assert home.startswith(CONTAINER_DASHBOARDS + "/"), "the tablet's home page must be a provisioned dashboard"
     assert (DASHBOARDS / home.removeprefix(CONTAINER_DASHBOARDS + "/")).is_file(), home
+    secrets = [v for v in grafana["volumes"] if isinstance(v, dict) and v.get("source") == "amber-secrets"]
+    assert secrets and secrets[0]["target"] == "/run/amber-secrets" and secrets[0]["read_only"]
 
 
 # --- docs ---------------------------------------------------------------------------------------------------------

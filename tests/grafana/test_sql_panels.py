@@ -28,11 +28,11 @@ TIMESTAMPTZ_OID = 1184
 
 @pytest.fixture(scope="module")
 def reader(world: World) -> Iterator[psycopg.Connection]:
-    """A connection made from the provisioned TimescaleDB data source (user, password from its secret file),
+    """A connection made from the provisioned TimescaleDB data source (user, password from the environment),
     pointed at the test server and database instead of timescaledb:5432/amber."""
     (datasource,) = [ds for ds in provisioned_datasources() if ds["uid"] == "amber-timescaledb"]
-    secret_file = {"/run/amber-secrets/reader_password": READER_PASSWORD + "\n"}  # what compose mounts
-    password = provisioning_value(datasource["secureJsonData"]["password"], {}, secret_file)
+    password = provisioning_value(datasource["secureJsonData"]["password"], {},
+                                  {"/run/amber-secrets/reader_password": READER_PASSWORD})  # fmt: skip
     url = make_conninfo(world.url, user=datasource["user"], password=password, dbname=world.database)
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == "amber_reader"

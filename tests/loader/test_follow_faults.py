@@ -288,8 +288,8 @@ def test_follower_options_come_from_settings():
     from amber.config import Settings
 
     settings = Settings.from_env({"USAGE_REFETCH_DAYS": "5", "GAP_HEAL_DAYS": "14", "EXPORTER_REQUEST_SHARE": "9",
-                                  "AMBER_SITE_ID": "A,B"})  # fmt: skip
-    assert FollowOptions.from_settings(settings) == FollowOptions(("A", "B"), 5, 14, 9)
+                                  "AMBER_SITE_ID": "A,B", "HISTORICAL_START_DATE": "2025-01-02"})  # fmt: skip
+    assert FollowOptions.from_settings(settings) == FollowOptions(("A", "B"), 5, 14, 9, dt.date(2025, 1, 2))
     assert Follower  # the executor is what `amber-home collect` runs
 
 
