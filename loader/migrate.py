@@ -401,15 +401,16 @@ def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None
     for attempt in range(1, attempts + 1):
         notices: list[str] = []
         with connect(url, application_name=APPLICATION_NAME, autocommit=True) as conn:
+            # The server reports is_superuser at connection start: asking costs no statement (which would
+            # load the old library) and spares the server log an ERROR from every non-superuser service.
+            if conn.info.parameter_status("is_superuser") != "on":
+                logger.debug("the TimescaleDB extension is updated by migrate as the superuser, not as this role")
+                return None
             conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
             try:
                 conn.execute("ALTER EXTENSION timescaledb UPDATE")
             except psycopg.errors.UndefinedObject:
                 return None  # not installed yet: CREATE EXTENSION will install the newest version
-            except psycopg.errors.InsufficientPrivilege:
-                # Services that migrate at start-up as amber_writer: the superuser's migrate updates it.
-                logger.debug("the TimescaleDB extension is not this role's to update; migrate as the superuser does it")
-                return None
             except psycopg.Error as exc:
                 # Two migrators updating at once: the loser's catalog update fails; the retry finds it done.
                 if attempt < attempts:

@@ -298,6 +298,16 @@ def test_new_sessions_run_without_jit(apache_db):
         assert conn.execute("SHOW jit").fetchone()[0] == "off"
 
 
+def older_release(conn) -> str:
+    """The newest release with a direct update script to the installed version."""
+    return conn.execute(
+        "SELECT source FROM pg_extension_update_paths('timescaledb')"
+        " WHERE target = (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb')"
+        " AND path = source || '--' || target AND source ~ '^[0-9.]+$'"
+        " ORDER BY string_to_array(source, '.')::int[] DESC LIMIT 1"
+    ).fetchone()[0]
+
+
 def test_an_older_extension_is_updated_by_migrate_in_a_fresh_session(apache_db, caplog):
     """As after an image bump: the database's extension is older than the server's library (simulated
     by recording the previous release in the catalog; only the new library exists, as in many images)."""
@@ -305,12 +315,7 @@ def test_an_older_extension_is_updated_by_migrate_in_a_fresh_session(apache_db, 
     migrate(apache_db, timezone="Australia/Sydney")
     with psycopg.connect(apache_db, autocommit=True) as conn:
         current = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0]
-        previous = conn.execute(
-            "SELECT source FROM pg_extension_update_paths('timescaledb')"
-            " WHERE target = %s AND path = source || '--' || target AND source ~ '^[0-9.]+$'"
-            " ORDER BY string_to_array(source, '.')::int[] DESC LIMIT 1",
-            (current,),
-        ).fetchone()[0]
+        previous = older_release(conn)
         conn.execute("INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date,"
                      " duration_minutes, per_kwh, spot_per_kwh, renewables, descriptor, spike_status, interval_type,"
                      " raw) VALUES ('s', 'general', '2025-01-01 00:00Z', '2025-01-01 00:05Z', '2025-01-01 00:05Z',"
@@ -328,3 +333,17 @@ def test_an_older_extension_is_updated_by_migrate_in_a_fresh_session(apache_db, 
     caplog.clear()
     assert update_extension(apache_db) is None  # current now: a notice, nothing else
     assert "updated the TimescaleDB extension" not in caplog.text
+
+
+def test_a_non_superuser_never_tries_the_extension_update(apache_db):
+    """Services migrate at start-up as amber_writer: they must not send the ALTER at all (the server would
+    log an ERROR for every start); is_superuser comes with the connection, so no statement is needed."""
+    migrate(apache_db, timezone="Australia/Sydney", writer_password="writer-pw")
+    writer_url = apache_db.replace("postgres@", "amber_writer:writer-pw@")
+    with psycopg.connect(apache_db, autocommit=True) as conn:
+        previous = older_release(conn)
+        conn.execute("UPDATE _timescaledb_catalog.metadata SET value = %s WHERE key = 'timescaledb_version'", (previous,))
+        conn.execute("UPDATE pg_extension SET extversion = %s WHERE extname = 'timescaledb'", (previous,))
+    # An ALTER sent as amber_writer would be refused (not the extension's owner) and raise here.
+    assert update_extension(writer_url) is None
+    assert update_extension(apache_db) is not None  # the superuser's migrate does it
