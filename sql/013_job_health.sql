@@ -103,5 +103,6 @@ ORDER BY j.job_id
 COMMENT ON FUNCTION amber_job_health() IS
     'One row per TimescaleDB background job: policy, relation, schedule, last run and its status, last work done (known portal errors count as done), newest error and the kind of the last failure. Timestamps UTC timestamptz.';
 
+-- The reader (exporter, Grafana, psql) and the writer (doctor in the loader's container) may call it.
 REVOKE ALL ON FUNCTION amber_job_health() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION amber_job_health() TO amber_reader;
+GRANT EXECUTE ON FUNCTION amber_job_health() TO amber_reader, amber_writer;

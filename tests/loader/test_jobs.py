@@ -79,8 +79,10 @@ def test_a_paused_job_is_a_warning_with_the_fix():
 
 
 def test_apache_job_history_job_really_fails_and_is_read_as_harmless(apache_db):
-    migrate(apache_db, timezone="Australia/Sydney", reader_password="reader-pw")
+    migrate(apache_db, timezone="Australia/Sydney", reader_password="reader-pw", writer_password="writer-pw")
     reader_url = apache_db.replace("postgres@", "amber_reader:reader-pw@")
+    with psycopg.connect(apache_db.replace("postgres@", "amber_writer:writer-pw@"), autocommit=True) as conn:
+        assert read_jobs(conn)  # doctor in the loader's container runs as amber_writer
     deadline = time.monotonic() + 60
     with psycopg.connect(reader_url, autocommit=True) as conn:  # the exporter's and Grafana's role
         while True:
