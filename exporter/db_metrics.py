@@ -125,7 +125,7 @@ def read_job_statuses(conn: _Connection, now: float) -> tuple[JobStatus, ...]:
             ok=judge(job, at).ok,
             last_work_done=job.last_work_done.timestamp() if job.last_work_done else None,
             failures=job.total_failures,
-            known_failure=job.last_run_failure in ("portal", "apache_license"),
+            known_failure=job.known_failure,
         )
         for job in read_jobs(conn)
     )

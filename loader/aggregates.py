@@ -133,9 +133,13 @@ def _refresh(conn: psycopg.Connection, spans: list[tuple[dt.datetime | None, dt.
     with _autocommit(conn):
         if aggregate_kind(conn) == CONTINUOUS:
             timezone = _recorded_timezone(conn)
+            # Three aggregates share the day unit: widen each span once per unit, not once per aggregate.
+            by_unit = {
+                unit: merge_spans(_widen(conn, unit, timezone, *span) for span in spans)
+                for unit in dict.fromkeys(a.refresh_unit for a in AGGREGATES)
+            }
             for aggregate in AGGREGATES:
-                windows = merge_spans(_widen(conn, aggregate.refresh_unit, timezone, *span) for span in spans)
-                for window in windows:
+                for window in by_unit[aggregate.refresh_unit]:
                     logger.debug("refreshing %s for %s .. %s", aggregate.name, *window)
                     conn.execute(
                         sql.SQL("CALL refresh_continuous_aggregate({}, {}::timestamptz, {}::timestamptz)").format(

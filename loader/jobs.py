@@ -46,6 +46,11 @@ class Job:
     last_run_failure: str | None  # None | portal | apache_license | other
 
     @property
+    def known_failure(self) -> bool:
+        """The last run ended with an error known to be harmless (see the module docstring)."""
+        return self.last_run_failure in ("portal", "apache_license")
+
+    @property
     def name(self) -> str:
         return f"job {self.job_id} ({self.policy}{' ' + self.relation if self.relation else ''})"
 
