@@ -3,10 +3,8 @@ reach the Amber API (counted at the simulator), and `amber-home export` as a pro
 
 from __future__ import annotations
 
-import logging
-
 import dataclasses
-import json
+import logging
 import os
 import signal
 import socket

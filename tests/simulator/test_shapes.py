@@ -8,8 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from simulator import Simulation, render
 from simulator.tariff import renewable_descriptor
 from tests.simulator.conftest import NEM, START, UTC, by_channel, make_config

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import sys
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
