@@ -81,7 +81,7 @@ class Api:
     def _handle(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
-        for pattern, endpoint, needs_key in _ROUTES:
+        for pattern, endpoint, needs_key in _ROUTES:  # noqa: B007 - the matching route's, read after the loop
             match = pattern.match(path)
             if match:
                 break
