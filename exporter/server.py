@@ -160,7 +160,7 @@ class BoundedThreads:
     max_workers = MAX_WORKERS
     _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
-    def process_request(self: Any, request: socket.socket, client_address: Any) -> None:
+    def process_request(self: Any, request: Any, client_address: Any) -> None:  # request: a TCP server's socket
         if "_slots" not in self.__dict__:
             self._slots = threading.BoundedSemaphore(self.max_workers)
         if not self._slots.acquire(blocking=False):
@@ -190,6 +190,10 @@ class _ThreadingServer(BoundedThreads, WSGIServer):
     allow_reuse_address = True
 
 
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6  # an IPv6 address such as "::"
+
+
 class _QuietHandler(WSGIRequestHandler):
     timeout = REQUEST_TIMEOUT_S  # per socket read: a client that stalls is dropped
 
@@ -202,9 +206,7 @@ class ExporterServer:
     """Serves `app` on host:port from a background thread."""
 
     def __init__(self, app: WsgiApp, host: str = "0.0.0.0", port: int = 9847) -> None:
-        server_class = _ThreadingServer
-        if ":" in host:  # an IPv6 address such as "::"
-            server_class = type("_ThreadingServer6", (_ThreadingServer,), {"address_family": socket.AF_INET6})
+        server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
         self._httpd = make_server(host, port, app, server_class, handler_class=_QuietHandler)
         self._thread: threading.Thread | None = None
 
