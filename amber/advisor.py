@@ -96,8 +96,8 @@ def parse_loads(text: str) -> tuple[Load, ...]:
                 by = _clock_time(next(rest, ""), name)
             elif word in CHANNELS:
                 channel = word
-            elif _KW_RE.match(word):
-                kw = Decimal(_KW_RE.match(word)[1])
+            elif power := _KW_RE.match(word):
+                kw = Decimal(power[1])
             elif duration and word and (duration[1] or duration[2]):
                 minutes = int(duration[1] or 0) * 60 + int(duration[2] or 0)
             else:

@@ -20,7 +20,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar, overload
 
 from amber.errors import AmberResponseError
 from amber.models import (
@@ -111,7 +111,7 @@ class _Reader:
             self.fail(f"{what} is {_json_kind(obj)}, expected an object", prefix[:-1] or None)
         self.obj: dict = obj
 
-    def fail(self, problem: str, field: str | None) -> None:
+    def fail(self, problem: str, field: str | None) -> NoReturn:
         raise AmberResponseError(
             f"Amber {self.endpoint} response: {self.where}: {problem}", endpoint=self.endpoint, field=field
         )
@@ -139,27 +139,58 @@ class _Reader:
             self.warn(BAD_OPTIONAL, path, value)
         return result
 
+    # A required field returns its value or raises, an optional one may return None: the overloads tell
+    # the type checker which, from the literal `required=` of each call.
+
+    @overload
+    def text(self, name: str, *, required: Literal[True] = ...) -> str: ...
+    @overload
+    def text(self, name: str, *, required: Literal[False]) -> str | None: ...
     def text(self, name: str, *, required: bool = True) -> str | None:
         return self._get(name, "a string", _as_str, required)
 
+    @overload
+    def enum(self, name: str, known: frozenset[str], *, required: Literal[True] = ...) -> str: ...
+    @overload
+    def enum(self, name: str, known: frozenset[str], *, required: Literal[False]) -> str | None: ...
     def enum(self, name: str, known: frozenset[str], *, required: bool = True) -> str | None:
-        value = self.text(name, required=required)
+        value = self._get(name, "a string", _as_str, required)
         if value is not None and value not in known:
             self.warn(UNKNOWN_VALUE, self.prefix + name, value)
         return value
 
+    @overload
+    def number(self, name: str, *, required: Literal[True] = ...) -> float: ...
+    @overload
+    def number(self, name: str, *, required: Literal[False]) -> float | None: ...
     def number(self, name: str, *, required: bool = True) -> float | None:
         return self._get(name, "a number", _as_float, required)
 
+    @overload
+    def integer(self, name: str, *, required: Literal[True] = ...) -> int: ...
+    @overload
+    def integer(self, name: str, *, required: Literal[False]) -> int | None: ...
     def integer(self, name: str, *, required: bool = True) -> int | None:
         return self._get(name, "an integer", _as_int, required)
 
+    @overload
+    def flag(self, name: str, *, required: Literal[True] = ...) -> bool: ...
+    @overload
+    def flag(self, name: str, *, required: Literal[False]) -> bool | None: ...
     def flag(self, name: str, *, required: bool = True) -> bool | None:
         return self._get(name, "true or false", _as_bool, required)
 
+    @overload
+    def day(self, name: str, *, required: Literal[True] = ...) -> dt.date: ...
+    @overload
+    def day(self, name: str, *, required: Literal[False]) -> dt.date | None: ...
     def day(self, name: str, *, required: bool = True) -> dt.date | None:
         return self._get(name, "an ISO 8601 date", _as_date, required)
 
+    @overload
+    def instant(self, name: str, *, required: Literal[True] = ...) -> dt.datetime: ...
+    @overload
+    def instant(self, name: str, *, required: Literal[False]) -> dt.datetime | None: ...
     def instant(self, name: str, *, required: bool = True) -> dt.datetime | None:
         return self._get(name, "an ISO 8601 datetime with offset", _as_utc_datetime, required)
 

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             price_raw, raw_profile = median_seconds(fetch(conn, PRICES_FROM_RAW_SQL, params), args.repeat)
             for a, r in zip(agg_profile, raw_profile, strict=True):
                 assert a[:3] == r[:3] and a[4:6] == r[4:6] and a[8] == r[8], (a, r)
-                assert all(abs(x - y) < 1e-9 for x, y in zip(a[3:8:], r[3:8]) if x is not None), (a, r)
+                assert all(abs(x - y) < 1e-9 for x, y in zip(a[3:8:], r[3:8], strict=True) if x is not None), (a, r)
             now = dt.datetime.combine(END_DAY, dt.time(1), tzinfo=ZONE)
 
             def run_summary():
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                     times.append(time.perf_counter() - begin)
                 rewrite_refresh = statistics.median(times)
 
-    today = dt.date.today().isoformat()
+    today = dt.datetime.now().astimezone().date().isoformat()
     print()
     print(f"Aggregates benchmark, {today}: {days} local days ({first_day} to {last_day}, {TZ}), "
           f"{usage_rows:,} usage rows (30 min, 2 channels) + {price_rows:,} price rows (5 min, 3 channels); "

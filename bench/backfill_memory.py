@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     print(
-        f"Run of {dt.date.today()} on {machine()}: one site, {args.resolution}-minute prices (3 channels) and"
+        f"Run of {dt.datetime.now().astimezone().date()} on {machine()}: one site, {args.resolution}-minute prices (3 channels) and"
         f" 30-minute usage (3 channels), frozen at {FROZEN_AT.date()} NEM; each backfill in a fresh process.\n"
     )
     print("| backfill | requests | rows | seconds | RSS ready, MiB | peak RSS, MiB | peak − ready, MiB |")

@@ -134,7 +134,9 @@ class _LastWindow:
 
 
 def backfill_once(base_url: str, database: str) -> Run:
-    clock = lambda: FROZEN_AT
+    def clock() -> dt.datetime:
+        return FROZEN_AT
+
     with AmberClient(API_KEY, base_url, budget=RateBudget(reserve=0)) as client:
         real_sites = client.sites
         sent: list[float] = []
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     tail_work = base.wall * tail / paced.requests
     bound = max(base.wall, pure_bound + tail_work)
     print(
-        f"Run of {dt.date.today()} on {machine()}: one site, {args.days} days of {args.resolution}-minute history"
+        f"Run of {dt.datetime.now().astimezone().date()} on {machine()}: one site, {args.days} days of {args.resolution}-minute history"
         f" (frozen at {FROZEN_AT.date()} NEM), limit {args.limit} per {args.window:g} s, reserve 0.\n"
     )
     print("| measure | result | goal |")

@@ -266,12 +266,14 @@ def main(argv: list[str] | None = None) -> int:
                     )
             _truncate(conn)
             sample = min(args.sample, total)
-            per_row = lambda: run_per_row(conn, price_windows, usage_windows, fetched_at, sample)
+            def per_row() -> int:
+                return run_per_row(conn, price_windows, usage_windows, fetched_at, sample)
+
             runs["c"].append(_timed(f"c  per-row upsert (first {sample:,} rows)", sample, per_row))
     rates = {key: max(values) for key, values in runs.items()}
 
     print()
-    print(f"Ingest benchmark, {dt.date.today().isoformat()}: {args.days} days of 5-minute data, {n_prices:,} price +"
+    print(f"Ingest benchmark, {dt.datetime.now().astimezone().date().isoformat()}: {args.days} days of 5-minute data, {n_prices:,} price +"
           f" {n_usage:,} usage rows = {total:,} rows in {len(price_windows)} weekly windows.")  # fmt: skip
     print(f"Machine: {machine()}; load average {load_before} before, {_load()} after.")
     print(f"Server: {server}{' (BENCH_DATABASE_URL)' if os.environ.get('BENCH_DATABASE_URL') else ''}.")

@@ -345,8 +345,8 @@ class AmberCollector(Collector):
              "End of the newest usage interval stored by the loader (Unix time).",
              facts.newest_usage_end, float),
             ("amber_cost_yesterday_dollars",
-             "Yesterday's net cost in AUD incl. GST (local day in AMBER_TIMEZONE; imports minus feed-in credits, "
-             "from cost_daily).",
+             ("Yesterday's net cost in AUD incl. GST (local day in AMBER_TIMEZONE; imports minus feed-in credits, "
+              "from cost_daily)."),
              facts.cost_yesterday_cents, _dollars),
             ("amber_cost_month_to_date_dollars",
              "This month's net cost so far in AUD incl. GST (local days in AMBER_TIMEZONE, from cost_daily).",

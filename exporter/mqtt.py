@@ -143,7 +143,7 @@ class MqttPublisher:
                 break
             try:
                 self.publish_once()
-            except Exception as exc:  # a bug must not end the thread; one line, no traceback
+            except Exception as exc:  # noqa: BLE001 - a bug must not end the thread; one line, no traceback
                 logger.warning("MQTT: publishing failed (%s: %s); trying again on the next update",
                                type(exc).__name__, exc)  # fmt: skip
 

@@ -124,7 +124,7 @@ class ExporterApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             return self._route(environ, start_response)
-        except Exception as exc:  # one line, never a traceback to the client or a log full of them
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback to the client or a log full of them
             logger.error("%s %s failed: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), type(exc).__name__)
             return self._answer(start_response, 500, "text/plain; charset=utf-8", b"internal error\n",
                                 exc_info=sys.exc_info())  # fmt: skip
@@ -160,7 +160,7 @@ class BoundedThreads:
     max_workers = MAX_WORKERS
     _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
-    def process_request(self: Any, request: socket.socket, client_address: Any) -> None:
+    def process_request(self: Any, request: Any, client_address: Any) -> None:  # request: a TCP server's socket
         if "_slots" not in self.__dict__:
             self._slots = threading.BoundedSemaphore(self.max_workers)
         if not self._slots.acquire(blocking=False):
@@ -175,7 +175,7 @@ class BoundedThreads:
     def _serve_one(self: Any, request: socket.socket, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
-        except Exception:
+        except Exception:  # noqa: BLE001 - socketserver's own rule: any error of a request goes to handle_error
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
@@ -190,20 +190,23 @@ class _ThreadingServer(BoundedThreads, WSGIServer):
     allow_reuse_address = True
 
 
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6  # an IPv6 address such as "::"
+
+
 class _QuietHandler(WSGIRequestHandler):
     timeout = REQUEST_TIMEOUT_S  # per socket read: a client that stalls is dropped
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
-        logger.debug("%s " + format, self.address_string(), *args)
+    def log_message(self, format: str, *args: Any) -> None:  # `format`: the stdlib's parameter name
+        # The stdlib hands over a %-format and its arguments: the prefix joins the format, not a value.
+        logger.debug("%s " + format, self.address_string(), *args)  # noqa: G003
 
 
 class ExporterServer:
     """Serves `app` on host:port from a background thread."""
 
     def __init__(self, app: WsgiApp, host: str = "0.0.0.0", port: int = 9847) -> None:
-        server_class = _ThreadingServer
-        if ":" in host:  # an IPv6 address such as "::"
-            server_class = type("_ThreadingServer6", (_ThreadingServer,), {"address_family": socket.AF_INET6})
+        server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
         self._httpd = make_server(host, port, app, server_class, handler_class=_QuietHandler)
         self._thread: threading.Thread | None = None
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from loader.backfill import BackfillResult
     from loader.windows import Plan, Window
 
@@ -203,8 +205,8 @@ class RichProgress:
 
         self._console = Console(file=stream or sys.stderr)
         self._clock = clock
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID  # set by start(); read only while there is a bar (self._progress)
         self._restore: list[tuple[logging.StreamHandler, TextIO]] = []
 
     def _columns(self):

@@ -168,21 +168,22 @@ def render_plain(tables: Sequence[Table], out: TextIO, *, zone: ZoneInfo) -> Non
         )
         lines = body + ([footer] if footer else [])
         widths = [max([len(c.label)] + [len(line[j]) for line in lines]) for j, c in enumerate(columns)]
-        right = [_right(c, [row[i] for row in table.rows]) for c, i in zip(columns, indexes)]
-
-        def line(cells: Sequence[str]) -> str:
-            parts = [cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right)]
-            return "  ".join(parts).rstrip() + "\n"
-
-        out.write(line([c.label for c in columns]))
+        right = [_right(c, [row[i] for row in table.rows]) for c, i in zip(columns, indexes, strict=True)]
+        out.write(_aligned([c.label for c in columns], widths, right))
         out.write("  ".join("-" * w for w in widths) + "\n")
         for cells in body:
-            out.write(line(cells))
+            out.write(_aligned(cells, widths, right))
         if footer:
             out.write("  ".join("-" * w for w in widths) + "\n")
-            out.write(line(footer))
+            out.write(_aligned(footer, widths, right))
         if table.note:
             out.write(f"{table.note}\n")
+
+
+def _aligned(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
+    """One line of the plain table: each cell padded to its column's width, numbers to the right."""
+    parts = [cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right, strict=True)]
+    return "  ".join(parts).rstrip() + "\n"
 
 
 def render_rich(tables: Sequence[Table], out: TextIO, *, zone: ZoneInfo, force_terminal: bool | None = None) -> None:
@@ -275,7 +276,7 @@ def render_csv(tables: Sequence[Table], out: TextIO, *, zone: ZoneInfo) -> None:
         writer.writerow([column.key for column in table.columns])
         for row in table.rows:
             writer.writerow(
-                [_csv_text(_machine_value(value, c.kind, zone)) for value, c in zip(row, table.columns)]
+                [_csv_text(_machine_value(value, c.kind, zone)) for value, c in zip(row, table.columns, strict=True)]
             )
 
 
@@ -310,7 +311,7 @@ def _write_json_records(table: Table, out: TextIO, zone: ZoneInfo) -> None:
     for row in () if table.status is not None else table.rows:
         fields = ", ".join(
             f"{json.dumps(c.key)}: {json_text(_machine_value(value, c.kind, zone))}"
-            for value, c in zip(row, table.columns)
+            for value, c in zip(row, table.columns, strict=True)
         )
         out.write(f"{separator}  {{{fields}}}")
         separator = ",\n"

@@ -14,8 +14,9 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from simulator import render
@@ -57,6 +58,14 @@ def _json(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
 
 
+
+class Headers(Protocol):
+    """What the API reads of request headers: a dict in tests, the server's case-insensitive
+    email.message.Message (not a Mapping) on the wire."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
 def _message(status: int, message: str, headers: list[tuple[str, str]] | None = None, **kw) -> Response:
     return Response(status, _json({"message": message}), [("Content-Type", "application/json"), *(headers or [])], **kw)
 
@@ -72,16 +81,16 @@ class Api:
             "renewables_current": self._renewables_current,
         }
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+    def handle(self, method: str, target: str, headers: Headers) -> Response:
         response = self._handle(method, target, headers)
         self.sim.stats.record(response.endpoint, response.status)
         logger.debug('"%s %s" %d %d bytes', method, urlsplit(target).path, response.status, len(response.body))
         return response
 
-    def _handle(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+    def _handle(self, method: str, target: str, headers: Headers) -> Response:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
-        for pattern, endpoint, needs_key in _ROUTES:
+        for pattern, endpoint, needs_key in _ROUTES:  # noqa: B007 - the matching route's, read after the loop
             match = pattern.match(path)
             if match:
                 break

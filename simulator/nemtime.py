@@ -30,7 +30,7 @@ def to_epoch(when: dt.datetime) -> float:
 
 
 def from_epoch(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def floor(seconds: float, step: int) -> int:

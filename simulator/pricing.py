@@ -116,7 +116,7 @@ class PriceBook:
         for p, _ in parts:
             spike = worse(spike, p.spike)
         settled = all(s for _, s in parts)
-        advanced = None
+        advanced: tuple[float, float, float] | None = None
         if kind != ACTUAL:
             bands = []
             for p, s in parts:
@@ -127,7 +127,8 @@ class PriceBook:
                 else:
                     width = 0.5 + 0.05 * abs(p.spot)
                     bands.append((p.spot - width, p.spot, p.spot + 1.5 * width))
-            advanced = tuple(sum(b[i] for b in bands) / n for i in range(3))
+            low, predicted, high = (sum(b[i] for b in bands) / n for i in range(3))
+            advanced = (low, predicted, high)
         return RegionView(kind, start, minutes, spot, renewables, spike, kind == CURRENT and not settled, advanced)
 
     @staticmethod

@@ -7,6 +7,7 @@ to whole cents). Keys appear in a fixed order so equal inputs give byte-identica
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from simulator.nemtime import iso_nem, iso_utc, nem_date
 from simulator.pricing import ACTUAL, CURRENT, ChannelPrice, RegionView
@@ -85,7 +86,7 @@ def renewable(kind: str, start: int, minutes: int, percent: float) -> dict:
 
 def site(spec: SiteSpec, today: dt.date) -> dict:
     status = spec.status_on(today)
-    obj = {
+    obj: dict[str, Any] = {
         "id": spec.id,
         "nmi": spec.nmi,
         "channels": [{"identifier": c.identifier, "type": c.type, "tariff": c.tariff} for c in spec.channels_on(today)],

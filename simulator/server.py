@@ -56,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:  # `format`: the stdlib's signature
         pass  # the Api logs one DEBUG line per request
 
 
@@ -69,7 +69,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.api = api
         super().__init__(address, _Handler)
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 (socketserver's signature)
+    def handle_error(self, request, client_address) -> None:  # socketserver's signature
         """A client that hangs up mid-connection (a healthcheck exiting, a timeout) is normal: one DEBUG
         line instead of socketserver's traceback on stderr. Anything else keeps the traceback."""
         import sys

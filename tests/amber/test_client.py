@@ -181,7 +181,7 @@ def test_limits_at_the_edge_are_allowed(client, api):
         (lambda c: c.prices(SITE, DAY, DAY + dt.timedelta(days=7)), "spans 8 days"),
         (lambda c: c.usage(SITE, DAY, DAY + dt.timedelta(days=30)), "spans 31 days"),
         (lambda c: c.prices(SITE, DAY, DAY - dt.timedelta(days=1)), "before start"),
-        (lambda c: c.prices(SITE, dt.datetime(2021, 5, 5, 10), DAY), "datetime.date"),
+        (lambda c: c.prices(SITE, dt.datetime(2021, 5, 5, 10), DAY), "datetime.date"),  # noqa: DTZ001 - a datetime, refused
         (lambda c: c.usage(SITE, "2021-05-05", DAY), "datetime.date"),
         (lambda c: c.current_prices(SITE, next=2000, previous=49), "2049"),
         (lambda c: c.current_prices(SITE, next=-1), "non-negative"),
@@ -326,7 +326,7 @@ def test_5xx_forever_gives_up_after_bounded_retries(make_client, api, clock):
     client = make_client(max_retries=4, backoff_base=1.0, backoff_cap=5.0, rng=rng)
     route = api.get(f"/sites/{SITE}/prices").respond(500, json={"message": "Internal server error"})
     started = time.perf_counter()
-    with pytest.raises(AmberUnavailableError, match="after 5 attempts.*HTTP 500: Internal server error") as info:
+    with pytest.raises(AmberUnavailableError, match=r"after 5 attempts.*HTTP 500: Internal server error") as info:
         client.prices(SITE, DAY, DAY)
     assert time.perf_counter() - started < 1.0  # nothing really slept
     assert info.value.status == 500
@@ -448,7 +448,7 @@ def test_unknown_values_warned_once_across_intervals_and_calls(client, api, capl
 
 def test_unknown_interval_type_does_not_sink_the_batch(client, api, caplog):
     caplog.set_level(logging.WARNING, logger="amber")
-    data = fixture("current_prices.json") + [{"type": "MarketNotice", "text": "LOR2 in SA"}]
+    data = [*fixture("current_prices.json"), {"type": "MarketNotice", "text": "LOR2 in SA"}]
     api.get(f"/sites/{SITE}/prices/current").respond(200, json=data)
     assert len(client.current_prices(SITE, next=2, previous=1)) == len(data) - 1
     assert "MarketNotice" in caplog.text
@@ -499,7 +499,7 @@ def test_the_key_never_appears_in_logs_errors_or_repr(make_client, api, caplog):
 
 
 def test_empty_key_is_refused():
-    with pytest.raises(ValueError, match="app.amber.com.au/developers"):
+    with pytest.raises(ValueError, match=r"app.amber.com.au/developers"):
         AmberClient("  ")
 
 

@@ -50,7 +50,7 @@ def test_fixtures_parse_without_warnings(name, parser):
     items = parser(data, warnings=warnings)
     assert len(items) == len(data)
     assert list(warnings) == []
-    for item, obj in zip(items, data):
+    for item, obj in zip(items, data, strict=True):
         assert item.raw is obj  # exactly as received, not a copy
 
 

@@ -163,9 +163,8 @@ def test_tsl_continuous_aggregates_equal_raw_aggregation_and_are_real_time(tsl_d
 
 
 def test_refresh_needs_an_idle_connection_and_migrated_database(apache_db):
-    with psycopg.connect(apache_db) as conn:
-        with pytest.raises(AggregateError, match="run migrate"):
-            refresh_aggregates(conn)
+    with psycopg.connect(apache_db) as conn, pytest.raises(AggregateError, match="run migrate"):
+        refresh_aggregates(conn)
     migrate(apache_db, timezone=TZ)
     with psycopg.connect(apache_db) as conn:
         conn.execute("SELECT 1")  # opens a transaction (autocommit off)

@@ -40,8 +40,8 @@ REFUSED_TO_READER = [
     "LOCK TABLE prices IN ACCESS EXCLUSIVE MODE",
     "SELECT amber_prune_forecasts()",
     # TimescaleDB's launcher and schedulers (the reader cannot even see their backend_type)
-    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usesysid <> (SELECT oid FROM pg_roles"
-    " WHERE rolname = current_user)",
+    ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usesysid <> (SELECT oid FROM pg_roles"
+     " WHERE rolname = current_user)"),
     "SET ROLE amber_writer",
     "INSERT INTO sites (site_id, nmi, raw) VALUES ('x', '1', '{}')",
     "CREATE SCHEMA mine",
@@ -64,9 +64,8 @@ def test_reader_cannot_write_hold_locks_or_reach_files_by_any_route(roles_db):
         reader.execute("SELECT set_config('default_transaction_read_only', 'off', false)")
         assert reader.execute("SELECT count(*) FROM usage").fetchone()[0] == 289
         for statement in REFUSED_TO_READER:
-            with pytest.raises(errors.InsufficientPrivilege):
-                with reader.transaction():
-                    reader.execute(statement)
+            with pytest.raises(errors.InsufficientPrivilege), reader.transaction():
+                reader.execute(statement)
         schemas = reader.execute(
             "SELECT nspname FROM pg_namespace WHERE has_schema_privilege('amber_reader', oid, 'CREATE')"
         ).fetchall()
@@ -98,14 +97,13 @@ def test_writer_writes_and_refreshes_without_being_a_superuser(roles_db):
         writer.execute("CREATE TEMP TABLE staging (id int)")  # the loader's COPY staging tables
         for statement in ("CREATE TABLE public.mine (id int)", "SELECT pg_read_file('/etc/passwd')",
                           "COPY (SELECT 1) TO PROGRAM 'id'", "SELECT lo_create(0)"):
-            with pytest.raises(errors.InsufficientPrivilege):
-                with writer.transaction():
-                    writer.execute(statement)
+            with pytest.raises(errors.InsufficientPrivilege), writer.transaction():
+                writer.execute(statement)
     # Up to date: nothing to do and no privilege needed (the loader migrates at start as amber_writer).
     assert migrate(writer_url, timezone=TZ, reader_password="ignored") == []
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("DELETE FROM schema_migrations WHERE version = 11")
-    with pytest.raises(MigrationError, match="1 migration.s. pending and amber_writer is not a superuser: run"):
+    with pytest.raises(MigrationError, match=r"1 migration.s. pending and amber_writer is not a superuser: run"):
         migrate(writer_url, timezone=TZ)
 
 

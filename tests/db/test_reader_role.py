@@ -20,9 +20,9 @@ READABLE = [
     "forecast_latest", "forecast_accuracy", "price_hourly", "usage_hourly", "cost_daily", "cost_monthly",
 ]
 REFUSED = [
-    "INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date, duration_minutes,"
-    " per_kwh, spot_per_kwh, renewables, descriptor, spike_status, interval_type, raw) VALUES ('x', 'general',"
-    " now(), now() + interval '5 min', now(), current_date, 5, 1, 1, 1, 'low', 'none', 'ActualInterval', '{}')",
+    ("INSERT INTO prices (site_id, channel_type, interval_start, interval_end, nem_time, nem_date, duration_minutes,"
+     " per_kwh, spot_per_kwh, renewables, descriptor, spike_status, interval_type, raw) VALUES ('x', 'general',"
+     " now(), now() + interval '5 min', now(), current_date, 5, 1, 1, 1, 'low', 'none', 'ActualInterval', '{}')"),
     "UPDATE usage SET cost = 0",
     "DELETE FROM sites",
     "TRUNCATE backfill_progress",
@@ -66,9 +66,8 @@ def assert_reads_but_cannot_write(conn) -> None:
     assert conn.execute("SELECT sum(intervals) FROM usage_hourly").fetchone()[0] == 289
     assert conn.execute("SELECT sum(intervals) FROM cost_monthly").fetchone()[0] == 289
     for statement in REFUSED:
-        with pytest.raises(errors.InsufficientPrivilege):
-            with conn.transaction():
-                conn.execute(statement)
+        with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
+            conn.execute(statement)
 
 
 def test_apache_reader_logs_in_with_password_reads_everything_writes_nothing(apache_db, caplog):

@@ -19,7 +19,7 @@ def engine_images() -> dict[str, str]:
 
 
 def days_ago(days: int) -> str:
-    return (dt.date.today() - dt.timedelta(days=days)).isoformat()
+    return (dt.datetime.now().astimezone().date() - dt.timedelta(days=days)).isoformat()
 
 
 @pytest.fixture

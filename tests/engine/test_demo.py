@@ -95,7 +95,7 @@ def test_prometheus_scrapes_every_target_and_loads_every_rule_file(demo):
 
     active = demo.wait_for("every Prometheus target up", targets_up, timeout=120)
     assert {t["labels"]["job"] for t in active} == {"amber-exporter", "prometheus", "alertmanager"}
-    status, body = http_get(demo.url("prometheus", 9090, "/api/v1/rules"))
+    _status, body = http_get(demo.url("prometheus", 9090, "/api/v1/rules"))
     files = {group["file"].rsplit("/", 1)[-1] for group in json.loads(body)["data"]["groups"]}
     assert files == {p.name for p in (REPO / "prometheus" / "rules").glob("*.rules.yml")}
 

@@ -9,6 +9,7 @@ before left.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import signal
@@ -70,7 +71,7 @@ def test_the_history_is_complete_with_no_gap_and_no_overlap(stack):
 
     stack.wait_for("the backfill to finish", backfill_exited, timeout=600, interval=5)
     windows = stack.query("SELECT site_id, stream, window_start, window_end FROM backfill_progress ORDER BY 1, 2, 3")
-    for (site, stream, _, end), (site2, stream2, start2, _) in zip(windows, windows[1:], strict=False):
+    for (site, stream, _, end), (site2, stream2, start2, _) in itertools.pairwise(windows):
         if (site, stream) == (site2, stream2):
             assert start2 == end + dt.timedelta(days=1), f"{site} {stream}: gap or overlap after {end}"
     first = dt.date.fromisoformat(KEY_ENV["HISTORICAL_START_DATE"])

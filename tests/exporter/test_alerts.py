@@ -86,7 +86,7 @@ def test_firing_spike_title_body_and_type() -> None:
         " interval ending 15:30 AEST (site S1).\nWhat to do: Stop or delay big loads now.",
         "failure",
     )
-    title, body, notify_type = note  # a plain (title, body, type) tuple too
+    _title, _body, notify_type = note  # a plain (title, body, type) tuple too
     assert notify_type == "failure"
 
 
@@ -139,7 +139,7 @@ def test_time_line_added_when_the_text_does_not_show_it() -> None:
         "time_label": "last successful poll",
     }
     alert = Alert("firing", {"alertname": "AmberDataStale", "severity": "warning"}, ann)
-    title, body, notify_type = format_alert(alert, SYDNEY)
+    title, body, _notify_type = format_alert(alert, SYDNEY)
     assert title == "⚠️ Data stale"
     assert body == "No successful Amber API poll for 11m 0s\nLast successful poll: 15:30 AEST, Sat 1 Jun."
 

@@ -30,16 +30,16 @@ from exporter.mqtt import MqttCollector
 from exporter.snapshot import (
     BackfillStatus,
     DatabaseFacts,
-    JobStatus,
     GridRenewables,
+    JobStatus,
     SiteEntry,
     SitePrices,
     Snapshot,
     SnapshotStore,
     channel_views,
-    load_plans,
     current_renewable,
     frozen_map,
+    load_plans,
     state_for_site,
 )
 

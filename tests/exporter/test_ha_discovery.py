@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 
 from amber.advisor import Window, parse_loads
-
 from exporter.ha_discovery import (
     FORECAST_HOURS,
     PRICE_UNIT,

@@ -204,10 +204,10 @@ def test_each_load_s_cheap_window_reaches_home_assistant_retained(mosquitto):
 
 def test_a_load_removed_from_the_settings_is_cleared_even_after_a_restart(mosquitto):
     store = SnapshotStore(fixture_snapshot())
-    with publishing(mosquitto, store, loads=LOADS):  # an earlier run, with the dishwasher and the battery
-        with listening(mosquitto) as listener:
-            listener.wait_for(TOPICS.plan(SITE, "battery"))
-            listener.wait_for(plan_config("battery", "start"))
+    # An earlier run, with the dishwasher and the battery.
+    with publishing(mosquitto, store, loads=LOADS), listening(mosquitto) as listener:
+        listener.wait_for(TOPICS.plan(SITE, "battery"))
+        listener.wait_for(plan_config("battery", "start"))
     # The user removes the battery and the dishwasher's power, and restarts: the new run never sent them.
     dishwasher = dataclasses.replace(LOADS[0], kw=None)
     plans = load_plans(fixture_intervals(), (dishwasher,), POLLED_AT, SYDNEY)  # as the new run's poller plans

@@ -3,10 +3,8 @@ reach the Amber API (counted at the simulator), and `amber-home export` as a pro
 
 from __future__ import annotations
 
-import logging
-
 import dataclasses
-import json
+import logging
 import os
 import signal
 import socket
@@ -39,9 +37,11 @@ def serving(store: SnapshotStore, *, alerts=None, api_stats=None, budget=None, n
     registry = CollectorRegistry()
     registry.register(AmberCollector(store, price_threshold=30.0, feed_in_threshold=0.0, api_stats=api_stats,
                                      budget=budget, clock=lambda: now))  # fmt: skip
-    with ExporterServer(ExporterApp(registry, store, alerts=alerts), "127.0.0.1", 0) as server:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as http:
-            yield http
+    with (
+        ExporterServer(ExporterApp(registry, store, alerts=alerts), "127.0.0.1", 0) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as http,
+    ):
+        yield http
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_months_periods_and_hours_equal_the_recount(compared):
 
 
 def test_query_compare_prints_savings_exactly(compared, capsys):
-    url, site, days, intervals, path = compared
+    url, _site, days, intervals, path = compared
     env = {"DATABASE_URL": url, "AMBER_TIMEZONE": TZ, "AMBER_COMPARE_PLAN": str(path)}
     assert cli_main(["query", "compare", "2", "--until", "2025-04-30", "--format", "json"], env) == 0
     out = json.loads(capsys.readouterr().out, parse_float=Decimal)

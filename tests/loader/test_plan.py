@@ -74,7 +74,7 @@ def test_each_window_equals_the_recount_from_the_api(stored):
         assert set(rows) == {"dishwasher", "car", "battery"} and result.notice is None
         deadlines = {"car": dt.datetime(2025, 4, 5, 17, 0, tzinfo=dt.UTC)}
         for load in LOADS:
-            _, _, channel, start, end, mean, saving, saving_cents, low, high, error, count = rows[load.name]
+            _, _, channel, start, end, mean, saving, saving_cents, _low, _high, error, count = rows[load.name]
             (want_mean, want_start, want_end), now_mean = recount(served, load, deadlines.get(load.name))
             assert (start, end, channel) == (want_start, want_end, load.channel), load.name
             assert abs(Fraction(mean) - want_mean) < Fraction(1, 10**20)

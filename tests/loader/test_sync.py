@@ -163,4 +163,4 @@ def test_failed_request_writes_nothing(rig):
 def test_now_must_be_aware(rig):
     _sim, client, conn, site = rig
     with pytest.raises(ValueError, match="timezone-aware"):
-        load_usage_window(client, conn, site, TODAY, TODAY, now=dt.datetime(2025, 1, 15, 12, 0))
+        load_usage_window(client, conn, site, TODAY, TODAY, now=dt.datetime(2025, 1, 15, 12, 0))  # noqa: DTZ001

@@ -10,7 +10,7 @@ import pytest
 
 from simulator import SimulatorConfig, SimulatorServer
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NEM = dt.timezone(dt.timedelta(hours=10))
 # 12:07:30 NEM on Wednesday 15 January 2025: inside a 5-minute interval (12:05-12:10) and a
 # 30-minute one (12:00-12:30).

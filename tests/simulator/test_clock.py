@@ -27,7 +27,7 @@ def test_clock_set_advance_and_speed_with_injected_monotonic():
     assert clock.now() == dt.datetime(2030, 6, 1, tzinfo=NEM)
     assert clock.now().tzinfo is UTC
     with pytest.raises(ValueError):
-        clock.set(dt.datetime(2030, 6, 1))  # naive
+        clock.set(dt.datetime(2030, 6, 1))  # noqa: DTZ001 - naive, refused
     with pytest.raises(ValueError):
         SimClock(START, speed=-1)
 

@@ -8,8 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from simulator import Simulation, render
 from simulator.tariff import renewable_descriptor
 from tests.simulator.conftest import NEM, START, UTC, by_channel, make_config
@@ -135,7 +133,7 @@ def test_channel_prices_and_descriptors(sim):
     records = sim.truth.prices(site_id, start, start + dt.timedelta(days=28), resolution=30)
     general, controlled, feed_in = (by_channel(records, c) for c in ("general", "controlledLoad", "feedIn"))
     assert len(general) == len(controlled) == len(feed_in) == 28 * 48
-    assert all(c["perKwh"] < g["perKwh"] for c, g in zip(controlled, general))  # controlled load is cheaper
+    assert all(c["perKwh"] < g["perKwh"] for c, g in zip(controlled, general, strict=True))  # controlled load is cheaper
     # Feed-in: negative (the customer is paid) as a rule, positive when the spot price is negative.
     assert sum(f["perKwh"] < 0 for f in feed_in) > 0.8 * len(feed_in)
     assert all((f["perKwh"] > 0) == (f["spotPerKwh"] < 0) for f in feed_in if abs(f["spotPerKwh"]) > 1e-3)

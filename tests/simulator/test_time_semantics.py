@@ -4,6 +4,7 @@ estimate flag and the forecast horizon."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from tests.simulator.conftest import NEM, START, UTC, by_channel, parse_utc
 
@@ -30,7 +31,7 @@ def test_interval_times_chain_and_nem_midnight(sim, client):
     assert last["startTime"] == "2025-01-14T13:55:01Z"
     assert last["date"] == "2025-01-14"
 
-    for before, after in zip(general, general[1:]):
+    for before, after in itertools.pairwise(general):
         assert parse_utc(after["startTime"]) == parse_utc(before["endTime"]) + dt.timedelta(seconds=1)
     for interval in general:
         end = parse_utc(interval["endTime"])

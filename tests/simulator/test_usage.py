@@ -89,7 +89,7 @@ def test_estimated_usage_may_differ_from_its_final_value():
         assert [(t["channelIdentifier"], t["startTime"]) for t in truth] == [
             (s["channelIdentifier"], s["startTime"]) for s in served
         ]
-        pairs = list(zip(served, truth))
+        pairs = list(zip(served, truth, strict=True))
         assert all(s == t for s, t in pairs if s["quality"] == "billable")
         assert any(s["kwh"] != t["kwh"] for s, t in pairs if s["quality"] == "estimated" and t["kwh"])
         # When the day is billed, the served values become the final ones.

@@ -101,7 +101,7 @@ def test_native_stack_up_works_end_to_end_and_down_stops_everything(stack_env, t
 
     # Password auth, not trust: no login without the password, whichever role.
     for role in ("amber", "amber_writer", "amber_reader", "postgres"):
-        with pytest.raises(psycopg.OperationalError, match="password authentication failed|no password supplied"):
+        with pytest.raises(psycopg.OperationalError, match=r"password authentication failed|no password supplied"):
             psycopg.connect(f"postgresql://{role}:wrong@127.0.0.1:{port}/amber", connect_timeout=5)
     assert "demo mode" in up.stdout and "Grafana does not run natively" in up.stdout
     assert f"{exporter}/metrics" in up.stdout

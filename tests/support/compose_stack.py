@@ -19,12 +19,12 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from urllib.parse import quote
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import psycopg
 
@@ -85,7 +85,7 @@ class ComposeStack:
 
     @classmethod
     def create(cls, workdir: Path, env: Mapping[str, str] | None = None, *, profiles: Sequence[str] = (),
-               extra_files: Sequence[Path] = ()) -> "ComposeStack":  # fmt: skip
+               extra_files: Sequence[Path] = ()) -> ComposeStack:  # fmt: skip
         stack = cls(f"amberit-{os.getpid()}-{uuid.uuid4().hex[:6]}", workdir, dict(env or {}), tuple(profiles),
                     tuple(extra_files))  # fmt: skip
         stack.write_env()

@@ -66,7 +66,7 @@ class TimescaleServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls, *, durable: bool = False, prefix: str = "pytest") -> "TimescaleServer":
+    def start(cls, *, durable: bool = False, prefix: str = "pytest") -> TimescaleServer:
         """A new cluster; fsync off unless `durable` (test clusters are throwaway, benchmarks of commits
         should pay for durability like a production server)."""
         server = cls(name=f"{prefix}-{os.getpid()}", port=free_port())
@@ -113,7 +113,7 @@ class PGliteServer:
         return f"postgresql://postgres:pglite@127.0.0.1:{self.port}/postgres?sslmode=disable"
 
     @classmethod
-    def start(cls, timeout: float = 60.0) -> "PGliteServer":
+    def start(cls, timeout: float = 60.0) -> PGliteServer:
         node = shutil.which("node")
         if node is None or not (PGLITE_DIR / "node_modules" / "@electric-sql" / "pglite").is_dir():
             raise ServerUnavailable(f"the TSL tier needs Node.js and tests/pglite/node_modules — {SETUP_HINT}")
@@ -164,7 +164,7 @@ class MosquittoServer:
     process: subprocess.Popen | None = None
 
     @classmethod
-    def start(cls, directory: Path, timeout: float = 10.0) -> "MosquittoServer":
+    def start(cls, directory: Path, timeout: float = 10.0) -> MosquittoServer:
         binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/sbin")
         passwd = shutil.which("mosquitto_passwd")
         if binary is None or passwd is None:

@@ -18,8 +18,8 @@ import json
 import os
 import re
 import sys
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import psycopg
 import yaml
@@ -43,7 +43,7 @@ def expand(value):
     if not isinstance(value, str):
         return value
     text = value
-    text = re.sub(r"\$__file\{([^}]*)\}", lambda m: open(m.group(1)).read().strip(), text)
+    text = re.sub(r"\$__file\{([^}]*)\}", lambda m: Path(m.group(1)).read_text().strip(), text)
     text = re.sub(r"\$__env\{([^}]*)\}", lambda m: os.environ.get(m.group(1), ""), text)
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: os.environ.get(m.group(1) or m.group(2), ""), text)
 
@@ -58,7 +58,7 @@ def check():
         for path in files:
             report["provisioning"].append(path)
             try:
-                doc = expand(yaml.safe_load(open(path)))
+                doc = expand(yaml.safe_load(Path(path).read_text()))
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 problems.append(f"{path}: {type(exc).__name__}")
                 continue
