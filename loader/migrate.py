@@ -77,7 +77,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg import sql
 
-from loader.aggregates import aggregate_kind_or_none
+from loader.aggregates import aggregate_kind_or_none, recorded_timezone
 from loader.connect import connect
 
 __all__ = [
@@ -527,7 +527,7 @@ def _check_timezone(conn: psycopg.Connection, timezone: str) -> None:
 
 
 def _warn_on_timezone_change(conn: psycopg.Connection, timezone: str) -> None:
-    recorded = _recorded_timezone(conn)
+    recorded = recorded_timezone(conn)
     if recorded is not None and recorded != timezone:
         logger.warning(
             "the aggregates use local days in %s but AMBER_TIMEZONE is %s; days stay in %s", recorded, timezone, recorded
@@ -578,13 +578,6 @@ def _set_password(conn: psycopg.Connection, role: str, password: str | _Revealab
 # --- status -----------------------------------------------------------------------------------------
 
 
-def _recorded_timezone(conn: psycopg.Connection) -> str | None:
-    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
-        return None
-    row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
-    return row[0] if row else None
-
-
 def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> MigrationStatus:
     """Read-only summary of the database's migration state (works on a database never migrated)."""
     migrations = load_migrations(sql_dir)
@@ -607,6 +600,6 @@ def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> Mi
         timescaledb_version=version[0] if version else None,
         license=license,
         aggregate_kind=aggregate_kind_or_none(conn),
-        timezone=_recorded_timezone(conn),
+        timezone=recorded_timezone(conn),
         applied_at={row[1]: row[3] for row in rows},
     )

@@ -15,7 +15,7 @@ When a result is empty, `Result.notice` says why in one line: nothing stored yet
 window (and where the newest data is), or aggregates not refreshed since rows were written (Apache).
 
 Days in cost_daily are the local days of the zone recorded in amber_settings when the aggregates
-were created; `recorded_timezone()` lets the caller warn when AMBER_TIMEZONE has changed since.
+were created; `recorded_timezone()` (loader/aggregates.py) lets the caller warn when AMBER_TIMEZONE has changed since.
 Nothing here writes: the caller connects with default_transaction_read_only=on, and run_sql adds
 its own read-only transaction that it always rolls back. For the user's SQL that is a courtesy (clear
 messages): `amber-home query sql` connects as amber_reader, whose privileges are what refuse writes.
@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import errors, sql
 
+from loader.aggregates import recorded_timezone
 from loader.table_format import Column, Table
 
 __all__ = [
@@ -128,14 +129,6 @@ def check_schema(conn: psycopg.Connection) -> None:
         raise QueryError(
             f"the database has no Amber-Home schema yet (missing {', '.join(missing)}) — run amber-home migrate"
         )
-
-
-def recorded_timezone(conn: psycopg.Connection) -> str | None:
-    """The zone of cost_daily's days, as migrate recorded it (None before migrate)."""
-    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
-        return None
-    row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
-    return row[0] if row else None
 
 
 def _check_site(conn: psycopg.Connection, site: str | None) -> None:
