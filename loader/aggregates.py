@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +131,7 @@ def merge_spans(spans: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     return merged
 
 
-def _refresh(conn: psycopg.Connection, spans: list[tuple[dt.datetime | None, dt.datetime | None]]) -> list[str]:
+def _refresh(conn: psycopg.Connection, spans: Sequence[tuple[dt.datetime | None, dt.datetime | None]]) -> list[str]:
     with _autocommit(conn):
         if aggregate_kind(conn) == CONTINUOUS:
             timezone = recorded_timezone(conn)

@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from loader.aggregates import AGGREGATES, aggregate_kind_or_none
+from loader.migrate import timescaledb_extension
 from maintenance.postgres import BackupError, server_version
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "read_manifest",
     "table_lines",
     "take_manifest",
-    "timescaledb_extension",
 ]
 
 MANIFEST_FORMAT = "amber-home-backup/1"
@@ -142,13 +142,6 @@ def take_manifest(conn: psycopg.Connection) -> Manifest:
     )
 
 
-def timescaledb_extension(conn: psycopg.Connection) -> tuple[str | None, str | None]:
-    """(timescaledb's version in this database or None, the server's TimescaleDB license or None)."""
-    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0] or None
-    return (row[0] if row else None), license
-
-
 def _numeric(value: Any) -> str | None:
     if value is None:
         return None
@@ -184,7 +177,7 @@ def _measure(conn: psycopg.Connection, relation: str, sum_columns: Sequence[str]
     columns = _columns(conn, relation)
     summed = [c for c in sum_columns if c in columns]
     ranged = "interval_start" in columns
-    select = [sql.SQL("count(*)")]
+    select: list[sql.Composable] = [sql.SQL("count(*)")]
     select += [sql.SQL("sum({})").format(sql.Identifier(c)) for c in summed]
     if ranged:
         select += [sql.SQL("min(interval_start)"), sql.SQL("max(interval_start)")]

@@ -123,7 +123,7 @@ def require_major(client: Client, needed: int, *, what: str) -> None:
 
 def libpq_target(url: str, **overrides: str) -> tuple[str, str | None]:
     """(connection string without the password, password or None) for a client program's -d."""
-    params = {k: v for k, v in conninfo_to_dict(url).items() if v is not None}
+    params: dict[str, Any] = {k: v for k, v in conninfo_to_dict(url).items() if v is not None}
     password = params.pop("password", None)
     params.setdefault("application_name", APPLICATION_NAME)
     params.update(overrides)

@@ -44,7 +44,7 @@ from psycopg.conninfo import make_conninfo
 from amber.secret import redact_url
 from loader.aggregates import refresh_aggregates
 from loader.connect import connect as connect_database
-from loader.migrate import apply_every_run
+from loader.migrate import apply_every_run, timescaledb_extension
 from maintenance.manifest import (
     Manifest,
     file_digest,
@@ -52,7 +52,6 @@ from maintenance.manifest import (
     read_manifest,
     table_lines,
     take_manifest,
-    timescaledb_extension,
 )
 from maintenance.postgres import (
     APPLICATION_NAME,
