@@ -89,7 +89,10 @@ WHERE period_start = %(period)s AND (%(site)s::text IS NULL OR site_id = %(site)
 ORDER BY site_id, day
 """
 
-_MONEY = (
+# Both views' energy and money, in the same order.
+_AMOUNTS = (
+    Column("kwh_imported", "kWh in", "kwh"),
+    Column("kwh_exported", "kWh out", "kwh"),
     Column("usage_cents", "Usage", "money"),
     Column("export_cents", "Feed-in", "money"),
     Column("supply_cents", "Supply", "money"),
@@ -106,9 +109,7 @@ PERIODS_COLUMNS = (
     Column("days_with_data", "With data", "int"),
     Column("days_missing", "Missing", "int"),
     Column("days_estimated", "Estimated", "int"),
-    Column("kwh_imported", "kWh in", "kwh"),
-    Column("kwh_exported", "kWh out", "kwh"),
-    *_MONEY,
+    *_AMOUNTS,
     Column("projected_cents", "Projected", "money"),
 )
 
@@ -116,9 +117,7 @@ DAYS_COLUMNS = (
     Column("day", "Day", "date"),
     Column("site_id", "Site", "text"),
     Column("status", "Status", "text"),
-    Column("kwh_imported", "kWh in", "kwh"),
-    Column("kwh_exported", "kWh out", "kwh"),
-    *_MONEY,
+    *_AMOUNTS,
 )
 
 # The billing period holding a day, by the bill day recorded in amber_settings (default 1).
