@@ -27,7 +27,8 @@ When a result is empty, `Result.notice` says why in one line: nothing stored yet
 window (and where the newest data is), or aggregates not refreshed since rows were written (Apache).
 
 Days in cost_daily are the local days of the zone recorded in amber_settings when the aggregates
-were created; loader.aggregates.recorded_timezone() lets the caller warn when AMBER_TIMEZONE has changed since.
+were created; loader.aggregates.recorded_timezone() lets the caller warn when AMBER_TIMEZONE has
+changed since.
 Nothing here writes: the caller connects with default_transaction_read_only=on, and run_sql adds
 its own read-only transaction that it always rolls back. For the user's SQL that is a courtesy (clear
 messages): `amber-home query sql` connects as amber_reader, whose privileges are what refuse writes.

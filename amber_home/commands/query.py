@@ -70,13 +70,12 @@ def _common(parser: argparse.ArgumentParser, defaults: bool) -> None:
     parser.add_argument("--site", metavar="ID", **({"default": None} | extra), help="only this Amber site id")
 
 
-def _report(sub, name: str, help: str, count: tuple[int, str] | None = None) -> argparse.ArgumentParser:
+def _report(sub: Any, name: str, help_text: str, count: tuple[int, str] | None = None) -> argparse.ArgumentParser:
     """A report's subcommand; with `count` (default, help), its N of days (or periods, months)."""
-    parser = sub.add_parser(name, help=help)
+    parser = sub.add_parser(name, help=help_text)
     if count is not None:
-        default, help_count = count
-        parser.add_argument("count", type=_days, nargs="?", default=default, metavar="N",
-                            help=help_count)
+        default, count_help = count
+        parser.add_argument("count", type=_days, nargs="?", default=default, metavar="N", help=count_help)
     return parser
 
 
@@ -105,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel", choices=(*CHANNEL_TYPES, "all"), default="general",
         help="channel type (default general; feedIn: negative = you are paid)",
     )
-    _report(sub, "usage", "daily kWh per meter channel for the last N local days", count=(7, "number of days (default 7)"))
+    _report(sub, "usage", "daily kWh per meter channel for the last N local days",
+            count=(7, "number of days (default 7)"))
     p = _report(sub, "bill", "the bill by billing period: usage, feed-in, supply, subscription, total, projected",
                 count=(3, "number of periods (default 3)"))
     p.add_argument("--daily", action="store_true", help="the days of the period holding --until instead")
