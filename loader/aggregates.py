@@ -3,6 +3,7 @@
     refresh_aggregates(conn, start=None, end=None) -> names refreshed, in dependency order
     refresh_written(conn, spans) -> names refreshed: exactly the buckets the written rows touch
     aggregate_kind(conn) -> 'continuous' | 'materialized view'
+    recorded_timezone(conn) -> 'Australia/Sydney' | None   the zone of the local days, as migrate recorded it
 
 Timescale license: continuous aggregates. `CALL refresh_continuous_aggregate` recomputes only the
 buckets that lie wholly inside the window, so each window is first widened to whole local days
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "aggregate_kind",
     "aggregate_kind_or_none",
     "merge_spans",
+    "recorded_timezone",
     "refresh_aggregates",
     "refresh_written",
 ]
@@ -129,10 +131,12 @@ def merge_spans(spans: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     return merged
 
 
-def _refresh(conn: psycopg.Connection, spans: list[tuple[dt.datetime | None, dt.datetime | None]]) -> list[str]:
+def _refresh(conn: psycopg.Connection, spans: Sequence[tuple[dt.datetime | None, dt.datetime | None]]) -> list[str]:
     with _autocommit(conn):
         if aggregate_kind(conn) == CONTINUOUS:
-            timezone = _recorded_timezone(conn)
+            timezone = recorded_timezone(conn)
+            if timezone is None:
+                raise AggregateError("amber_settings has no timezone: run migrate first")
             # Three aggregates share the day unit: widen each span once per unit, not once per aggregate.
             by_unit = {
                 unit: merge_spans(_widen(conn, unit, timezone, *span) for span in spans)
@@ -174,11 +178,15 @@ def _widen(
     return row[0], row[1]
 
 
-def _recorded_timezone(conn: psycopg.Connection) -> str:
+def recorded_timezone(conn: psycopg.Connection) -> str | None:
+    """The IANA zone of the aggregates' local days, as migrate recorded it in amber_settings (AMBER_TIMEZONE
+    when the aggregates were created); None before migrate created amber_settings or recorded a zone.
+    The one reader of that setting: migrate warns when AMBER_TIMEZONE differs, doctor and `amber-home query`
+    report it, the refresh widens its windows to these days (Grafana's dashboards read it in their SQL)."""
+    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
+        return None
     row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
-    if row is None:
-        raise AggregateError("amber_settings has no timezone: run migrate first")
-    return row[0]
+    return row[0] if row else None
 
 
 @contextmanager

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from loader.query import QueryError, Result, _check_site, _site_column
-from loader.table_format import Column, Table
+from loader.query import QueryError, Result, check_site, read_table
+from loader.table_format import Column
 
 if TYPE_CHECKING:
     from amber.config import Settings
@@ -89,12 +89,40 @@ WHERE period_start = %(period)s AND (%(site)s::text IS NULL OR site_id = %(site)
 ORDER BY site_id, day
 """
 
-_MONEY = (
+# Both views' energy and money, in the same order.
+_AMOUNTS = (
+    Column("kwh_imported", "kWh in", "kwh"),
+    Column("kwh_exported", "kWh out", "kwh"),
     Column("usage_cents", "Usage", "money"),
     Column("export_cents", "Feed-in", "money"),
     Column("supply_cents", "Supply", "money"),
     Column("subscription_cents", "Subscription", "money"),
     Column("total_cents", "Total", "money"),
+)
+
+PERIODS_COLUMNS = (
+    Column("period_start", "From", "date"),
+    Column("period_end", "To", "date"),
+    Column("site_id", "Site", "text"),
+    Column("status", "Status", "text"),
+    Column("days", "Days", "int"),
+    Column("days_with_data", "With data", "int"),
+    Column("days_missing", "Missing", "int"),
+    Column("days_estimated", "Estimated", "int"),
+    *_AMOUNTS,
+    Column("projected_cents", "Projected", "money"),
+)
+
+DAYS_COLUMNS = (
+    Column("day", "Day", "date"),
+    Column("site_id", "Site", "text"),
+    Column("status", "Status", "text"),
+    *_AMOUNTS,
+)
+
+# The billing period holding a day, by the bill day recorded in amber_settings (default 1).
+PERIOD_OF_SQL = (
+    "SELECT amber_bill_period_start(%s, coalesce((SELECT value::int FROM amber_settings WHERE key = 'bill_day'), 1))"
 )
 
 
@@ -111,48 +139,21 @@ def bill(
     days of the period holding `until` instead. Feed-in is negative when it is a credit (Amber's sign)."""
     if conn.execute("SELECT to_regclass('bill_periods')").fetchone()[0] is None:
         raise QueryError("the database has no bill views yet (sql/014) — run amber-home migrate")
-    _check_site(conn, site)
+    check_site(conn, site)
     notice = _charges_notice(conn)
     if daily:
-        (period,) = conn.execute(
-            "SELECT amber_bill_period_start(%s, coalesce((SELECT value::int FROM amber_settings"
-            " WHERE key = 'bill_day'), 1))",
-            (until,),
-        ).fetchone()
-        rows = conn.execute(DAYS_SQL, {"period": period, "site": site}).fetchall()
-        columns = (
-            Column("day", "Day", "date"),
-            _site_column(rows, 1),
-            Column("status", "Status", "text"),
-            Column("kwh_imported", "kWh in", "kwh"),
-            Column("kwh_exported", "kWh out", "kwh"),
-            *_MONEY,
-        )
-        table = Table("bill_daily", f"Bill by day, period from {period} ({zone.key})", columns, tuple(rows))
+        (period,) = conn.execute(PERIOD_OF_SQL, (until,)).fetchone()
+        title = f"Bill by day, period from {period} ({zone.key})"
+        params = {"period": period, "site": site}
+        table = read_table(conn, DAYS_SQL, params, name="bill_daily", title=title, columns=DAYS_COLUMNS)
     else:
-        rows = conn.execute(PERIODS_SQL, {"until": until, "site": site, "periods": periods}).fetchall()
-        columns = (
-            Column("period_start", "From", "date"),
-            Column("period_end", "To", "date"),
-            _site_column(rows, 2),
-            Column("status", "Status", "text"),
-            Column("days", "Days", "int"),
-            Column("days_with_data", "With data", "int"),
-            Column("days_missing", "Missing", "int"),
-            Column("days_estimated", "Estimated", "int"),
-            Column("kwh_imported", "kWh in", "kwh"),
-            Column("kwh_exported", "kWh out", "kwh"),
-            *_MONEY,
-            Column("projected_cents", "Projected", "money"),
-        )
-        table = Table(
-            "bill_periods",
+        title = (
             f"Bill by billing period, newest first ({zone.key}); feed-in negative = credit; total so far,"
-            " blank while a day is missing",
-            columns,
-            tuple(rows),
+            " blank while a day is missing"
         )
-    if not rows:
+        params = {"until": until, "site": site, "periods": periods}
+        table = read_table(conn, PERIODS_SQL, params, name="bill_periods", title=title, columns=PERIODS_COLUMNS)
+    if not table.rows:
         notice = "no usage stored yet — run amber-home backfill"
     return Result((table,), notice)
 

@@ -11,12 +11,13 @@ saved = plan - Amber, in exact cents: positive when Amber was cheaper than the p
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import psycopg
 
-from loader.query import QueryError, Result, _check_site, _site_column, _total, last_days
-from loader.table_format import Column, Table
+from loader.query import QueryError, Result, check_site, last_days, read_table, with_totals
+from loader.table_format import Column
 
 __all__ = ["BY", "compare"]
 
@@ -43,34 +44,40 @@ _SQL = {
 }
 
 
+_MONEY = (
+    Column("amber_cents", "Amber", "money"),
+    Column("plan_cents", "Plan", "money"),
+    Column("saved_cents", "Saved", "money"),
+)
+_DAY_COUNTS = (Column("days_compared", "Days", "int"), Column("days_missing", "Not compared", "int"))
+_COLUMNS = {
+    "month": (Column("month", "Month", "date"), Column("site_id", "Site", "text"), *_DAY_COUNTS, *_MONEY),
+    "period": (Column("period_start", "From", "date"), Column("site_id", "Site", "text"), *_DAY_COUNTS, *_MONEY),
+    "hour": (
+        Column("hour", "Hour", "hour"),
+        Column("site_id", "Site", "text"),
+        Column("hours", "Hours", "int"),
+        Column("hours_won", "Amber cheaper", "int"),
+        *_MONEY,
+    ),
+}
+
+
 def compare(
     conn: psycopg.Connection, n: int, *, zone: ZoneInfo, until: dt.date, site: str | None = None, by: str = "month"
 ) -> Result:
     if conn.execute("SELECT to_regclass('compare_daily')").fetchone()[0] is None:
         raise QueryError("the database has no comparison views yet (sql/015) — run amber-home migrate")
-    _check_site(conn, site)
+    check_site(conn, site)
     plan = conn.execute("SELECT value FROM amber_settings WHERE key = 'compare_plan'").fetchone()
     if plan is None:
         raise QueryError("no comparison plan: set AMBER_COMPARE_PLAN to a plan file (docs/compare.md), then run "
                          "amber-home migrate")
     first = last_days(n, until, zone).first
-    rows = conn.execute(_SQL[by], {"until": until, "first": first, "site": site, "n": n}).fetchall()
-    money = (
-        Column("amber_cents", "Amber", "money"),
-        Column("plan_cents", "Plan", "money"),
-        Column("saved_cents", "Saved", "money"),
-    )
-    if by == "hour":
-        counts = (Column("hours", "Hours", "int"), Column("hours_won", "Amber cheaper", "int"))
-        key, title = Column("hour", "Hour", "hour"), f"Energy cost by local hour, {first} to {until}"
-    else:
-        counts = (Column("days_compared", "Days", "int"), Column("days_missing", "Not compared", "int"))
-        key = Column("month" if by == "month" else "period_start", "Month" if by == "month" else "From", "date")
-        title = f"Bill by {by}, newest first"
-    columns = (key, _site_column(rows, 1), *counts, *money)
-    footer = None
-    if rows and not columns[1].in_table and by != "hour":  # the hour column cannot say Total
-        footer = ("Total", None) + tuple(_total(row[i] for row in rows) for i in range(2, 7))
-    note = f"vs {plan[0]!r} ({zone.key}); saved = plan - Amber: positive when Amber was cheaper"
-    table = Table(f"compare_{by}", title, columns, tuple(rows), footer=footer, note=note)
-    return Result((table,), None if rows else "no usage stored yet — run amber-home backfill")
+    title = f"Energy cost by local hour, {first} to {until}" if by == "hour" else f"Bill by {by}, newest first"
+    params = {"until": until, "first": first, "site": site, "n": n}
+    table = read_table(conn, _SQL[by], params, name=f"compare_{by}", title=title, columns=_COLUMNS[by])
+    if by != "hour":  # the hour column cannot say Total
+        table = with_totals(table)
+    table = replace(table, note=f"vs {plan[0]!r} ({zone.key}); saved = plan - Amber: positive when Amber was cheaper")
+    return Result((table,), None if table.rows else "no usage stored yet — run amber-home backfill")

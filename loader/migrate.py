@@ -3,6 +3,7 @@
     migrate(url_or_conn, timezone="Australia/Sydney", writer_password=None, reader_password=None) -> names applied
     apply_every_run(conn, timezone=…)          re-run the `every-run` files (roles and grants; restore uses it)
     migration_status(conn) -> MigrationStatus   (what `amber-home doctor` reports)
+    timescaledb_extension(conn) -> (version | None, license | None)
 
 Files
     sql/NNN_purpose.sql, applied in NNN order. Each opens with a comment saying what it does and is
@@ -65,9 +66,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +79,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg import sql
 
-from loader.aggregates import aggregate_kind_or_none
+from loader.aggregates import aggregate_kind_or_none, recorded_timezone
 from loader.connect import connect
 
 __all__ = [
@@ -91,6 +93,7 @@ __all__ = [
     "migrate",
     "migration_status",
     "split_statements",
+    "timescaledb_extension",
     "update_extension",
 ]
 
@@ -205,7 +208,7 @@ def load_migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
             )
         )
     migrations.sort(key=lambda m: m.version)
-    for before, after in zip(migrations, migrations[1:]):
+    for before, after in itertools.pairwise(migrations):
         if before.version == after.version:
             raise MigrationError(f"{before.path.name} and {after.path.name} have the same version number")
     return migrations
@@ -224,7 +227,7 @@ def hour_offset(timezone: str) -> dt.timedelta:
     """The zone's standard UTC offset modulo one hour: where its local hours start within a UTC hour."""
     zone = ZoneInfo(timezone)
     now = dt.datetime.now(zone)
-    standard = now.utcoffset() - (now.dst() or dt.timedelta(0))
+    standard = (now.utcoffset() or dt.timedelta(0)) - (now.dst() or dt.timedelta(0))
     return dt.timedelta(minutes=(standard.total_seconds() // 60) % 60)
 
 
@@ -359,39 +362,46 @@ def migrate(
     migrations = load_migrations(sql_dir)
     if not isinstance(url_or_conn, psycopg.Connection):
         update_extension(url_or_conn)
-    with _session(url_or_conn) as conn:
-        with _advisory_lock(conn, lock_wait_s):
-            # Before anything else: the license, which selects the SQL, needs the extension loaded.
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            license = conn.execute("SHOW timescaledb.license").fetchone()[0]
-            applied = _applied_checksums(conn)
-            _check_unchanged(migrations, applied)
-            pending = [m for m in migrations if m.version not in applied]
-            if not _is_superuser(conn):
-                # The services (amber_writer) migrate at start too: up to date, that is all they may do.
-                if pending:
-                    raise MigrationError(
-                        f"{len(pending)} migration(s) pending and {conn.info.user} is not a superuser: run amber-home "
-                        "migrate with the superuser's DATABASE_URL first"
-                    )
-                if writer_password or reader_password:
-                    logger.info("role passwords are left to amber-home migrate as the superuser")
-                return []
+    with _session(url_or_conn) as conn, _advisory_lock(conn, lock_wait_s):
+        # Before anything else: the license, which selects the SQL, needs the extension loaded.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        license = conn.execute("SHOW timescaledb.license").fetchone()[0]
+        applied = _applied_checksums(conn)
+        _check_unchanged(migrations, applied)
+        pending = [m for m in migrations if m.version not in applied]
+        if not _is_superuser(conn):
+            # The services (amber_writer) migrate at start too: up to date, that is all they may do.
             if pending:
-                _check_timezone(conn, timezone)
-            else:
-                _warn_on_timezone_change(conn, timezone)
-            names = []
-            for migration in pending:
-                _apply(conn, migration, license=license, timezone=timezone)
-                names.append(migration.name)
-            if pending:
-                last = pending[-1].version
-                again = [m for m in migrations if m.every_run and m.version < last]
-                _apply_again(conn, again, license=license, timezone=timezone)
-            for role, password in ((WRITER_ROLE, writer_password), (READER_ROLE, reader_password)):
-                if password:  # None or empty: leave the role as it is
-                    _set_password(conn, role, password)
+                raise MigrationError(
+                    f"{len(pending)} migration(s) pending and {conn.info.user} is not a superuser: run amber-home "
+                    "migrate with the superuser's DATABASE_URL first"
+                )
+            if writer_password or reader_password:
+                logger.info("role passwords are left to amber-home migrate as the superuser")
+            return []
+        names = _apply_pending(conn, migrations, pending, license=license, timezone=timezone)
+        for role, password in ((WRITER_ROLE, writer_password), (READER_ROLE, reader_password)):
+            if password:  # None or empty: leave the role as it is
+                _set_password(conn, role, password)
+    return names
+
+
+def _apply_pending(
+    conn: psycopg.Connection, migrations: list[Migration], pending: list[Migration], *, license: str, timezone: str
+) -> list[str]:
+    """Apply `pending` in order, then the every-run files before the last of them again; their names."""
+    if pending:
+        _check_timezone(conn, timezone)
+    else:
+        _warn_on_timezone_change(conn, timezone)
+    names = []
+    for migration in pending:
+        _apply(conn, migration, license=license, timezone=timezone)
+        names.append(migration.name)
+    if pending:
+        last = pending[-1].version
+        again = [m for m in migrations if m.every_run and m.version < last]
+        _apply_again(conn, again, license=license, timezone=timezone)
     return names
 
 
@@ -406,7 +416,7 @@ def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None
             if conn.info.parameter_status("is_superuser") != "on":
                 logger.debug("the TimescaleDB extension is updated by migrate as the superuser, not as this role")
                 return None
-            conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+            conn.add_notice_handler(_collect_into(notices))
             try:
                 conn.execute("ALTER EXTENSION timescaledb UPDATE")
             except psycopg.errors.UndefinedObject:
@@ -423,6 +433,13 @@ def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None
         logger.info("updated the TimescaleDB extension to %s (the server's library is newer)", version)
         return version
     return None
+
+
+def _collect_into(notices: list[str]) -> Callable[[psycopg.errors.Diagnostic], None]:
+    """A notice handler appending each notice's primary message to `notices`."""
+    return lambda diag: notices.append(diag.message_primary or "")
+
+
 def apply_every_run(conn: psycopg.Connection, *, timezone: str, sql_dir: Path = SQL_DIR) -> list[str]:
     """Run the `every-run` files (roles, grants, ownership) on an autocommit connection as the superuser,
     without recording them; restore uses it before and after pg_restore. Returns their names."""
@@ -527,7 +544,7 @@ def _check_timezone(conn: psycopg.Connection, timezone: str) -> None:
 
 
 def _warn_on_timezone_change(conn: psycopg.Connection, timezone: str) -> None:
-    recorded = _recorded_timezone(conn)
+    recorded = recorded_timezone(conn)
     if recorded is not None and recorded != timezone:
         logger.warning(
             "the aggregates use local days in %s but AMBER_TIMEZONE is %s; days stay in %s", recorded, timezone, recorded
@@ -578,11 +595,11 @@ def _set_password(conn: psycopg.Connection, role: str, password: str | _Revealab
 # --- status -----------------------------------------------------------------------------------------
 
 
-def _recorded_timezone(conn: psycopg.Connection) -> str | None:
-    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
-        return None
-    row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
-    return row[0] if row else None
+def timescaledb_extension(conn: psycopg.Connection) -> tuple[str | None, str | None]:
+    """(timescaledb's version in this database or None, the server's TimescaleDB license or None)."""
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0] or None
+    return (row[0] if row else None), license
 
 
 def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> MigrationStatus:
@@ -595,8 +612,7 @@ def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> Mi
             "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
         ).fetchall()
     applied_versions = {row[0] for row in rows}
-    version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0] or None
+    version, license = timescaledb_extension(conn)
     return MigrationStatus(
         applied=tuple(row[1] for row in rows),
         pending=tuple(m.name for m in migrations if m.version not in applied_versions),
@@ -604,9 +620,9 @@ def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> Mi
             row[1] for row in rows if row[0] in by_version and by_version[row[0]].checksum != row[2]
         ),
         unknown=tuple(row[1] for row in rows if row[0] not in by_version),
-        timescaledb_version=version[0] if version else None,
+        timescaledb_version=version,
         license=license,
         aggregate_kind=aggregate_kind_or_none(conn),
-        timezone=_recorded_timezone(conn),
+        timezone=recorded_timezone(conn),
         applied_at={row[1]: row[3] for row in rows},
     )

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from amber.advisor import DEFAULT_HORIZON, Load, Slot, cheapest_window
-from loader.query import QueryError, Result, _check_site, _site_column
+from loader.query import QueryError, Result, check_site, varying_columns
 from loader.table_format import Column, Table
 
 __all__ = ["plan"]
@@ -56,13 +56,28 @@ WHERE site_id = %(site)s AND channel_type = %(channel)s AND horizon_minutes = am
   AND interval_start > %(now)s - INTERVAL '30 days' AND interval_start <= %(now)s
 """
 
+COLUMNS = (
+    Column("load", "Load", "text"),
+    Column("site_id", "Site", "text"),
+    Column("channel", "Channel", "text"),
+    Column("start", "Start", "timestamp"),
+    Column("end", "End", "timestamp"),
+    Column("mean_per_kwh", "c/kWh", "price"),
+    Column("saving_per_kwh", "Saves c/kWh", "price"),
+    Column("saving_cents", "Saves", "money"),
+    Column("advanced_low_per_kwh", "Low", "price"),
+    Column("advanced_high_per_kwh", "High", "price"),
+    Column("past_error_per_kwh", "Past error", "price"),
+    Column("past_forecasts", "Forecasts", "int"),
+)
+
 
 def plan(
     conn: psycopg.Connection, loads: Sequence[Load], *, zone: ZoneInfo, now: dt.datetime, site: str | None = None
 ) -> Result:
     if not loads:
         raise QueryError('no loads to plan: set AMBER_LOADS, e.g. AMBER_LOADS="dishwasher 2h, car 4h by 07:00 7kW"')
-    _check_site(conn, site)
+    check_site(conn, site)
     sites = [site] if site else [r[0] for r in conn.execute("SELECT site_id FROM sites ORDER BY site_id")]
     rows, unplanned = [], []
     for site_id in sites:
@@ -77,24 +92,10 @@ def plan(
                                         ).fetchone()  # fmt: skip
             rows.append((load.name, site_id, load.channel, window.start, window.end, window.mean_price,
                          window.saving_per_kwh, window.saving_cents, window.low, window.high, error, count))
-    columns = (
-        Column("load", "Load", "text"),
-        _site_column(rows, 1),
-        Column("channel", "Channel", "text"),
-        Column("start", "Start", "timestamp"),
-        Column("end", "End", "timestamp"),
-        Column("mean_per_kwh", "c/kWh", "price"),
-        Column("saving_per_kwh", "Saves c/kWh", "price"),
-        Column("saving_cents", "Saves", "money"),
-        Column("advanced_low_per_kwh", "Low", "price"),
-        Column("advanced_high_per_kwh", "High", "price"),
-        Column("past_error_per_kwh", "Past error", "price"),
-        Column("past_forecasts", "Forecasts", "int"),
-    )
     title = (f"Cheapest windows from {now.astimezone(zone):%Y-%m-%d %H:%M %Z} (vs starting now; feedIn: the best "
              "hours to export; past error: mean |forecast - actual| at that lead, 30 days)")
     notice = None
     if unplanned:
         notice = (f"no window for {', '.join(dict.fromkeys(unplanned))}: no forecast stored for the next hours, or "
                   "the deadline is too close (the loader stores forecasts while `collect` runs)")
-    return Result((Table("plan", title, columns, tuple(rows)),), notice)
+    return Result((Table("plan", title, varying_columns(COLUMNS, rows), tuple(rows)),), notice)

@@ -8,6 +8,18 @@ by channel, and a user's own SQL.
     with run_sql(conn, statement, timeout_s=) as table:   one statement, READ ONLY, rolled back; the
         ...                                               table's rows stream from the server meanwhile
 
+What every report uses (bill.py, compare.py and plan.py too; loader/reports.py prints them):
+    Result(tables, notice)                                what a report returns
+    QueryError                                            a problem the user can fix, one line
+    check_site(conn, site)                                QueryError for a site the database does not know
+    last_days(days, until, zone) -> Days                  the N local days ending on `until`
+    read_table(conn, statement, params, name=, title=, columns=, varying=("site_id",)) -> Table
+                                                          a statement's rows under `columns`; a `varying`
+                                                          column is shown to people only when it varies
+    varying_columns(columns, rows, keys) -> columns       the same for rows read otherwise
+    with_totals(table) -> Table                           a footer of column totals (one site only)
+    total(values) -> sum or None                          None when every value is missing
+
 "The last N days" are the N local calendar days ending on `until` (default: today in AMBER_TIMEZONE).
 Each function returns `Table`s (loader/table_format.py) holding the database's own values and units —
 cents, kWh, c/kWh, percent — as exact Decimals; turning cents into dollars is the formatter's job.
@@ -15,7 +27,8 @@ When a result is empty, `Result.notice` says why in one line: nothing stored yet
 window (and where the newest data is), or aggregates not refreshed since rows were written (Apache).
 
 Days in cost_daily are the local days of the zone recorded in amber_settings when the aggregates
-were created; `recorded_timezone()` lets the caller warn when AMBER_TIMEZONE has changed since.
+were created; loader.aggregates.recorded_timezone() lets the caller warn when AMBER_TIMEZONE has
+changed since.
 Nothing here writes: the caller connects with default_transaction_read_only=on, and run_sql adds
 its own read-only transaction that it always rolls back. For the user's SQL that is a courtesy (clear
 messages): `amber-home query sql` connects as amber_reader, whose privileges are what refuse writes.
@@ -26,9 +39,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,20 +52,25 @@ from psycopg import errors, sql
 from loader.table_format import Column, Table
 
 __all__ = [
+    "CHANNEL_TYPES",
     "NO_DATA",
     "Days",
     "QueryError",
     "Result",
     "check_schema",
+    "check_site",
     "costs",
     "database_message",
     "last_days",
     "prices",
-    "recorded_timezone",
+    "read_table",
     "run_sql",
     "session_options",
     "summary",
+    "total",
     "usage",
+    "varying_columns",
+    "with_totals",
 ]
 
 NO_DATA = "no data yet — run amber-home backfill"
@@ -130,15 +148,8 @@ def check_schema(conn: psycopg.Connection) -> None:
         )
 
 
-def recorded_timezone(conn: psycopg.Connection) -> str | None:
-    """The zone of cost_daily's days, as migrate recorded it (None before migrate)."""
-    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
-        return None
-    row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
-    return row[0] if row else None
-
-
-def _check_site(conn: psycopg.Connection, site: str | None) -> None:
+def check_site(conn: psycopg.Connection, site: str | None) -> None:
+    """Raise QueryError for a site the database has neither described nor stored rows of (None: all sites)."""
     if site is None:
         return
     known = [row[0] for row in conn.execute("SELECT site_id FROM sites ORDER BY site_id")]
@@ -155,9 +166,49 @@ def _check_site(conn: psycopg.Connection, site: str | None) -> None:
     raise QueryError(f"unknown site {site!r}; the database has: {', '.join(known)}")
 
 
-def _site_column(rows: list[tuple[Any, ...]], index: int) -> Column:
-    # People see the site only when there is more than one; programs always get it.
-    return Column("site_id", "Site", "text", in_table=len({row[index] for row in rows}) > 1)
+def varying_columns(
+    columns: Sequence[Column], rows: Sequence[tuple[Any, ...]], keys: Iterable[str] = ("site_id",)
+) -> tuple[Column, ...]:
+    """`columns` for `rows`, each column named in `keys` shown to people only when its values differ between
+    rows (the site when there is more than one); programs always get every column."""
+    keys = set(keys)
+    return tuple(
+        replace(column, in_table=len({row[i] for row in rows}) > 1) if column.key in keys else column
+        for i, column in enumerate(columns)
+    )
+
+
+def read_table(
+    conn: psycopg.Connection,
+    statement: str,
+    params: dict[str, Any],
+    *,
+    name: str,
+    title: str,
+    columns: Sequence[Column],
+    varying: Iterable[str] = ("site_id",),
+) -> Table:
+    """The rows of `statement` as a Table under `columns` (one per selected column, in order); see
+    varying_columns for `varying`."""
+    rows = conn.execute(statement, params).fetchall()
+    return Table(name, title, varying_columns(columns, rows, varying), tuple(rows))
+
+
+def with_totals(table: Table) -> Table:
+    """`table` with a footer row for people: "Total" under its first column, nothing under the second (the
+    site), the total of each further column. Only for one site (the site column hidden) and some rows:
+    several sites' figures do not add up to one."""
+    rows = tuple(table.rows)
+    if not rows or table.columns[1].in_table:
+        return table
+    totals = tuple(total(row[i] for row in rows) for i in range(2, len(table.columns)))
+    return replace(table, footer=("Total", None, *totals))
+
+
+def total(values: Iterable[Any]) -> Decimal | int | None:
+    """The sum of the values present; None when every value is missing."""
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
 def _empty_notice(
@@ -227,33 +278,24 @@ ORDER BY span.site_id, g.day
 """
 
 
+COSTS_COLUMNS = (
+    Column("day", "Day", "date"),
+    Column("site_id", "Site", "text"),
+    Column("imports_cents", "Imports", "money"),
+    Column("credits_cents", "Feed-in credit", "money"),
+    Column("net_cents", "Net", "money"),
+    Column("kwh_in", "kWh in", "kwh"),
+    Column("kwh_out", "kWh out", "kwh"),
+    Column("intervals", "Intervals", "int"),
+    Column("estimated_intervals", "Estimated", "int"),
+)
+
+
 def _cost_table(conn: psycopg.Connection, days: Days, site: str | None, *, title: str) -> Table:
-    rows = conn.execute(
-        COSTS_SQL,
-        days.params(site),
-    ).fetchall()
-    columns = (
-        Column("day", "Day", "date"),
-        _site_column(rows, 1),
-        Column("imports_cents", "Imports", "money"),
-        Column("credits_cents", "Feed-in credit", "money"),
-        Column("net_cents", "Net", "money"),
-        Column("kwh_in", "kWh in", "kwh"),
-        Column("kwh_out", "kWh out", "kwh"),
-        Column("intervals", "Intervals", "int"),
-        Column("estimated_intervals", "Estimated", "int"),
-    )
-    footer = None
-    if rows and not columns[1].in_table:  # one site: a totals row
-        footer = ("Total", None) + tuple(_total(row[i] for row in rows) for i in range(2, 9))
-    gaps = sum(1 for row in rows if row[4] is None)
-    note = f"{gaps} day(s) without any usage rows (–): a gap in the history" if gaps else None
-    return Table("costs", title, columns, tuple(rows), footer=footer, note=note)
-
-
-def _total(values) -> Decimal | int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
+    table = read_table(conn, COSTS_SQL, days.params(site), name="costs", title=title, columns=COSTS_COLUMNS)
+    table = with_totals(table)
+    gaps = sum(1 for row in table.rows if row[4] is None)
+    return replace(table, note=f"{gaps} day(s) without any usage rows (–): a gap in the history" if gaps else None)
 
 
 def costs(
@@ -261,7 +303,7 @@ def costs(
 ) -> Result:
     """Daily cost for the last `days` local days: imports, feed-in credits (positive = money back), net,
     kWh in and out — all from cost_daily, exact cents. Net = imports - credits = sum(cost)."""
-    _check_site(conn, site)
+    check_site(conn, site)
     window = last_days(days, until, zone)
     table = _cost_table(conn, window, site, title=f"Daily cost, {window} ({zone.key})")
     notice = None
@@ -293,6 +335,18 @@ GROUP BY site_id, channel_type, hour
 ORDER BY site_id, channel_type, hour
 """
 
+PRICES_COLUMNS = (
+    Column("site_id", "Site", "text"),
+    Column("channel_type", "Channel", "text"),
+    Column("hour", "Hour", "hour"),
+    Column("avg_per_kwh", "Avg c/kWh", "price"),
+    Column("min_per_kwh", "Min c/kWh", "price"),
+    Column("max_per_kwh", "Max c/kWh", "price"),
+    Column("avg_spot_per_kwh", "Spot c/kWh", "price"),
+    Column("avg_renewables", "Renewables %", "percent"),
+    Column("intervals", "Intervals", "int"),
+)
+
 
 def prices(
     conn: psycopg.Connection,
@@ -305,28 +359,20 @@ def prices(
 ) -> Result:
     """Price by local hour of day over the last `days` days, from price_hourly: mean, min and max c/kWh,
     mean spot price and renewables. `channel` is a channel type, or None for all of them."""
-    _check_site(conn, site)
+    check_site(conn, site)
     window = last_days(days, until, zone)
-    rows = conn.execute(
+    which = "all channels" if channel is None else channel
+    table = read_table(
+        conn,
         PRICES_SQL,
         {"tz": zone.key, "since": window.since, "before": window.before, "site": site, "channel": channel},
-    ).fetchall()
-    columns = (
-        _site_column(rows, 0),
-        Column("channel_type", "Channel", "text", in_table=len({row[1] for row in rows}) > 1),
-        Column("hour", "Hour", "hour"),
-        Column("avg_per_kwh", "Avg c/kWh", "price"),
-        Column("min_per_kwh", "Min c/kWh", "price"),
-        Column("max_per_kwh", "Max c/kWh", "price"),
-        Column("avg_spot_per_kwh", "Spot c/kWh", "price"),
-        Column("avg_renewables", "Renewables %", "percent"),
-        Column("intervals", "Intervals", "int"),
+        name="prices",
+        title=f"Price by hour of day, {which}, {window} ({zone.key})",
+        columns=PRICES_COLUMNS,
+        varying=("site_id", "channel_type"),
     )
-    which = "all channels" if channel is None else channel
-    title = f"Price by hour of day, {which}, {window} ({zone.key})"
-    table = Table("prices", title, columns, tuple(rows))
     notice = None
-    if not rows:
+    if not table.rows:
         types = _channel_types(conn, site)
         if channel is not None and types and channel not in types:
             notice = f"no {channel} prices stored; the channel types here are {', '.join(types)} (see --channel)"
@@ -361,31 +407,29 @@ WHERE day >= %(first)s AND day <= %(last)s
 ORDER BY site_id, day, channel_identifier
 """
 
+USAGE_COLUMNS = (
+    Column("day", "Day", "date"),
+    Column("site_id", "Site", "text"),
+    Column("channel_identifier", "Channel", "text"),
+    Column("channel_type", "Type", "text"),
+    Column("kwh_imported", "kWh in", "kwh"),
+    Column("kwh_exported", "kWh out", "kwh"),
+    Column("cost_cents", "Cost", "money"),
+    Column("intervals", "Intervals", "int"),
+    Column("estimated_intervals", "Estimated", "int"),
+)
+
 
 def usage(
     conn: psycopg.Connection, days: int, *, zone: ZoneInfo, until: dt.date, site: str | None = None
 ) -> Result:
     """kWh per local day and meter channel for the last `days` days, from cost_daily (exports positive)."""
-    _check_site(conn, site)
+    check_site(conn, site)
     window = last_days(days, until, zone)
-    rows = conn.execute(
-        USAGE_SQL,
-        window.params(site),
-    ).fetchall()
-    columns = (
-        Column("day", "Day", "date"),
-        _site_column(rows, 1),
-        Column("channel_identifier", "Channel", "text"),
-        Column("channel_type", "Type", "text"),
-        Column("kwh_imported", "kWh in", "kwh"),
-        Column("kwh_exported", "kWh out", "kwh"),
-        Column("cost_cents", "Cost", "money"),
-        Column("intervals", "Intervals", "int"),
-        Column("estimated_intervals", "Estimated", "int"),
-    )
-    table = Table("usage", f"Daily usage per channel, {window} ({zone.key})", columns, tuple(rows))
+    title = f"Daily usage per channel, {window} ({zone.key})"
+    table = read_table(conn, USAGE_SQL, window.params(site), name="usage", title=title, columns=USAGE_COLUMNS)
     notice = None
-    if not rows:
+    if not table.rows:
         notice = _empty_notice(conn, raw="usage", aggregate="cost_daily", what="usage", days=window, site=site)
     return Result((table,), notice)
 
@@ -400,6 +444,17 @@ FROM sites AS s
 WHERE %(site)s::text IS NULL OR s.site_id = %(site)s
 ORDER BY s.site_id
 """
+
+SITES_COLUMNS = (
+    Column("site_id", "Site", "text"),
+    Column("nmi", "NMI", "text"),
+    Column("network", "Network", "text"),
+    Column("status", "Status", "text"),
+    Column("active_from", "Active from", "date"),
+    Column("closed_on", "Closed on", "date"),
+    Column("interval_minutes", "Interval min", "int"),
+    Column("channels", "Channels", "text"),
+)
 
 # Per site and stream: first and last interval, rows, and freshness — the end of the newest ActualInterval
 # (prices) or of the newest usage interval. Each channel the loader recorded (channels) is walked on the
@@ -444,6 +499,17 @@ FROM usage_streams AS s GROUP BY site_id
 ORDER BY 1, 2
 """
 
+DATA_COLUMNS = (
+    Column("site_id", "Site", "text"),
+    Column("stream", "Stream", "text"),
+    Column("first_day", "First day", "date"),
+    Column("last_day", "Last day", "date"),
+    Column("rows", "Rows", "int"),
+    Column("missing_days", "Missing days", "int"),
+    Column("newest", "Newest", "timestamp"),
+    Column("age_seconds", "Age", "age"),
+)
+
 
 def summary(
     conn: psycopg.Connection,
@@ -457,54 +523,34 @@ def summary(
     """Sites; per site and stream (prices, usage) the stored date range, row count, local days missing in
     that range and freshness (the newest actual price and usage, and how old); the last week's cost.
     Streams are found through the channels the loader recorded for each site."""
-    _check_site(conn, site)
+    check_site(conn, site)
     params = {"site": site, "tz": zone.key}
-    site_rows = conn.execute(SITES_SQL, params).fetchall()
-    sites = Table(
-        "sites",
-        "Sites",
-        (
-            Column("site_id", "Site", "text"),
-            Column("nmi", "NMI", "text"),
-            Column("network", "Network", "text"),
-            Column("status", "Status", "text"),
-            Column("active_from", "Active from", "date"),
-            Column("closed_on", "Closed on", "date"),
-            Column("interval_minutes", "Interval min", "int"),
-            Column("channels", "Channels", "text"),
-        ),
-        tuple(site_rows),
-    )
-    data_rows = []
+    sites = read_table(conn, SITES_SQL, params, name="sites", title="Sites", columns=SITES_COLUMNS, varying=())
+    data = _data_table(conn, params, zone=zone, now=now)
+    window = last_days(cost_days, until, zone)
+    cost = _cost_table(conn, window, site, title=f"Daily cost, {window} ({zone.key})")
+    notice = None
+    if not sites.rows and not data.rows:
+        notice = f"no data for site {site} yet — run amber-home backfill" if site else NO_DATA
+    elif not cost.rows:
+        notice = _empty_notice(conn, raw="usage", aggregate="cost_daily", what="usage", days=window, site=site)
+    return Result((sites, data, cost), notice)
+
+
+def _data_table(conn: psycopg.Connection, params: dict[str, Any], *, zone: ZoneInfo, now: dt.datetime) -> Table:
+    """DATA_SQL's streams with their first and last local day, days missing between and age."""
+    rows = []
     for site_id, stream, first, last, count, newest, days_with_data in conn.execute(DATA_SQL, params):
         first_day, last_day = first.astimezone(zone).date(), last.astimezone(zone).date()
         # Aggregates not refreshed yet (Apache build) can count fewer days; never report a negative gap.
         missing = max(0, (last_day - first_day).days + 1 - days_with_data)
         age = now - newest if newest is not None else None
-        data_rows.append((site_id, stream, first_day, last_day, count, missing, newest, age))
-    data = Table(
-        "data",
-        f"Stored data (newest: end of the newest actual price / usage interval; now {now.astimezone(zone):%Y-%m-%d %H:%M %Z})",
-        (
-            _site_column(data_rows, 0),
-            Column("stream", "Stream", "text"),
-            Column("first_day", "First day", "date"),
-            Column("last_day", "Last day", "date"),
-            Column("rows", "Rows", "int"),
-            Column("missing_days", "Missing days", "int"),
-            Column("newest", "Newest", "timestamp"),
-            Column("age_seconds", "Age", "age"),
-        ),
-        tuple(data_rows),
+        rows.append((site_id, stream, first_day, last_day, count, missing, newest, age))
+    title = (
+        "Stored data (newest: end of the newest actual price / usage interval; "
+        f"now {now.astimezone(zone):%Y-%m-%d %H:%M %Z})"
     )
-    window = last_days(cost_days, until, zone)
-    cost = _cost_table(conn, window, site, title=f"Daily cost, {window} ({zone.key})")
-    notice = None
-    if not site_rows and not data_rows:
-        notice = f"no data for site {site} yet — run amber-home backfill" if site else NO_DATA
-    elif not cost.rows:
-        notice = _empty_notice(conn, raw="usage", aggregate="cost_daily", what="usage", days=window, site=site)
-    return Result((sites, data, cost), notice)
+    return Table("data", title, varying_columns(DATA_COLUMNS, rows), tuple(rows))
 
 
 # --- the user's SQL ------------------------------------------------------------------------------------
@@ -546,7 +592,7 @@ def run_sql(conn: psycopg.Connection, statement: str, *, timeout_s: float | None
             yield Table("result", "", (), (), status=_command_word(statement))
             return
         keys: list[str] = []
-        for column in cursor.description:
+        for column in cursor.description or ():
             key, n = column.name, 1
             while key in keys:  # SELECT 1, 1: keep every column, with distinct keys
                 n += 1

@@ -158,30 +158,34 @@ def render_plain(tables: Sequence[Table], out: TextIO, *, zone: ZoneInfo) -> Non
         if table.status is not None:
             out.write(f"{table.status}\n")
             continue
-        indexes = _visible(table)
-        columns = [table.columns[i] for i in indexes]
-        body = [[cell_text(row[i], table.columns[i].kind, zone) for i in indexes] for row in table.rows]
-        footer = (
-            [cell_text(table.footer[i], table.columns[i].kind, zone) if table.footer[i] is not None else "" for i in indexes]
-            if table.footer is not None
-            else None
-        )
-        lines = body + ([footer] if footer else [])
-        widths = [max([len(c.label)] + [len(line[j]) for line in lines]) for j, c in enumerate(columns)]
-        right = [_right(c, [row[i] for row in table.rows]) for c, i in zip(columns, indexes, strict=True)]
-        out.write(_aligned([c.label for c in columns], widths, right))
-        out.write("  ".join("-" * w for w in widths) + "\n")
-        for cells in body:
-            out.write(_aligned(cells, widths, right))
-        if footer:
-            out.write("  ".join("-" * w for w in widths) + "\n")
-            out.write(_aligned(footer, widths, right))
+        _write_plain_table(table, out, zone)
         if table.note:
             out.write(f"{table.note}\n")
 
 
-def _aligned(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
-    """One line of the plain table: each cell padded to its column's width, numbers to the right."""
+def _write_plain_table(table: Table, out: TextIO, zone: ZoneInfo) -> None:
+    indexes = _visible(table)
+    columns = [table.columns[i] for i in indexes]
+    body = [[cell_text(row[i], table.columns[i].kind, zone) for i in indexes] for row in table.rows]
+    footer = (
+        [cell_text(table.footer[i], table.columns[i].kind, zone) if table.footer[i] is not None else "" for i in indexes]
+        if table.footer is not None
+        else None
+    )
+    lines = body + ([footer] if footer else [])
+    widths = [max([len(c.label)] + [len(line[j]) for line in lines]) for j, c in enumerate(columns)]
+    right = [_right(c, [row[i] for row in table.rows]) for c, i in zip(columns, indexes, strict=True)]
+    rule = "  ".join("-" * w for w in widths) + "\n"
+    out.write(_plain_line([c.label for c in columns], widths, right))
+    out.write(rule)
+    for cells in body:
+        out.write(_plain_line(cells, widths, right))
+    if footer:
+        out.write(rule)
+        out.write(_plain_line(footer, widths, right))
+
+
+def _plain_line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
     parts = [cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right, strict=True)]
     return "  ".join(parts).rstrip() + "\n"
 
@@ -276,7 +280,7 @@ def render_csv(tables: Sequence[Table], out: TextIO, *, zone: ZoneInfo) -> None:
         writer.writerow([column.key for column in table.columns])
         for row in table.rows:
             writer.writerow(
-                [_csv_text(_machine_value(value, c.kind, zone)) for value, c in zip(row, table.columns, strict=True)]
+                [_csv_text(_machine_value(value, c.kind, zone)) for value, c in zip(row, table.columns, strict=False)]
             )
 
 
@@ -311,7 +315,7 @@ def _write_json_records(table: Table, out: TextIO, zone: ZoneInfo) -> None:
     for row in () if table.status is not None else table.rows:
         fields = ", ".join(
             f"{json.dumps(c.key)}: {json_text(_machine_value(value, c.kind, zone))}"
-            for value, c in zip(row, table.columns, strict=True)
+            for value, c in zip(row, table.columns, strict=False)
         )
         out.write(f"{separator}  {{{fields}}}")
         separator = ",\n"

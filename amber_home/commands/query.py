@@ -13,24 +13,20 @@ Everything runs read-only. `sql` always logs in as the read-only role amber_read
 database as DATABASE_URL; the password is AMBER_READER_PASSWORD, or DATABASE_URL's own when it names
 amber_reader), whatever DATABASE_URL's user is: its privileges, not the READ ONLY transaction around the
 statement, are what refuse writes, files and programs. Its rows stream to the output (csv and json
-hold no result in memory; the table format shows the first MAX_TABLE_ROWS). Days and hours are local
+hold no result in memory; the table format shows the first 10,000). Days and hours are local
 to AMBER_TIMEZONE.
-The SQL and result shapes live in loader/query.py, the formats in loader/table_format.py.
+The reports run in loader/reports.py (the SQL and result shapes in loader/query.py, bill.py, compare.py
+and plan.py, the formats in loader/table_format.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import itertools
-import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-APPLICATION_NAME = "amber-home query"
-READER_ROLE = "amber_reader"
-DEFAULT_TIMEOUT_S = 60.0
-MAX_TABLE_ROWS = 10_000  # the table format aligns columns, so it holds its rows: beyond this, csv or json
 MAX_DAYS = 3660  # ten years
 
 
@@ -61,18 +57,31 @@ def _seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from loader.query import CHANNEL_TYPES
+def _common(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """--format and --site, accepted before and after the subcommand; the subcommand's copy only
+    overrides when given."""
     from loader.table_format import FORMATS
 
-    def common(parser: argparse.ArgumentParser, defaults: bool) -> None:
-        # Accepted before and after the subcommand; the subcommand's copy only overrides when given.
-        extra = {} if defaults else {"default": argparse.SUPPRESS}
-        parser.add_argument(
-            "--format", choices=FORMATS, **({"default": "table"} | extra),
-            help="table (default; rich on a terminal, plain text in pipes), csv or json",
-        )
-        parser.add_argument("--site", metavar="ID", **({"default": None} | extra), help="only this Amber site id")
+    extra: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "--format", choices=FORMATS, **({"default": "table"} | extra),
+        help="table (default; rich on a terminal, plain text in pipes), csv or json",
+    )
+    parser.add_argument("--site", metavar="ID", **({"default": None} | extra), help="only this Amber site id")
+
+
+def _report(sub: Any, name: str, help_text: str, count: tuple[int, str] | None = None) -> argparse.ArgumentParser:
+    """A report's subcommand; with `count` (default, help), its N of days (or periods, months)."""
+    parser = sub.add_parser(name, help=help_text)
+    if count is not None:
+        default, count_help = count
+        parser.add_argument("count", type=_days, nargs="?", default=default, metavar="N", help=count_help)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from loader.query import CHANNEL_TYPES
+    from loader.reports import DEFAULT_TIMEOUT_S
 
     parser = argparse.ArgumentParser(
         prog="amber-home query",
@@ -84,37 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
         "ISO 8601 with the local offset, ages whole seconds. Empty results print a one-line reason on stderr "
         "and exit 0 (json: [], csv: the header).",
     )
-    common(parser, defaults=True)
+    _common(parser, defaults=True)
     sub = parser.add_subparsers(dest="what", required=True, metavar="SUBCOMMAND")
-
-    def until(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="last day of the period (default: today, local)")
-
-    p = sub.add_parser("summary", help="sites, stored date ranges and row counts, freshness, the last 7 days' cost")
-    until(p)
-    p = sub.add_parser("costs", help="daily cost for the last N local days: imports, feed-in credits, net, kWh")
-    p.add_argument("days", type=_days, nargs="?", default=7, metavar="N", help="number of days (default 7)")
-    until(p)
-    p = sub.add_parser("prices", help="price by local hour of day over the last N days (avg/min/max c/kWh, renewables)")
-    p.add_argument("days", type=_days, nargs="?", default=30, metavar="N", help="number of days (default 30)")
+    _report(sub, "summary", "sites, stored date ranges and row counts, freshness, the last 7 days' cost")
+    _report(sub, "costs", "daily cost for the last N local days: imports, feed-in credits, net, kWh",
+            count=(7, "number of days (default 7)"))
+    p = _report(sub, "prices", "price by local hour of day over the last N days (avg/min/max c/kWh, renewables)",
+                count=(30, "number of days (default 30)"))
     p.add_argument(
         "--channel", choices=(*CHANNEL_TYPES, "all"), default="general",
         help="channel type (default general; feedIn: negative = you are paid)",
     )
-    until(p)
-    p = sub.add_parser("usage", help="daily kWh per meter channel for the last N local days")
-    p.add_argument("days", type=_days, nargs="?", default=7, metavar="N", help="number of days (default 7)")
-    until(p)
-    p = sub.add_parser("bill", help="the bill by billing period: usage, feed-in, supply, subscription, total, projected")
-    p.add_argument("periods", type=_days, nargs="?", default=3, metavar="N", help="number of periods (default 3)")
+    _report(sub, "usage", "daily kWh per meter channel for the last N local days",
+            count=(7, "number of days (default 7)"))
+    p = _report(sub, "bill", "the bill by billing period: usage, feed-in, supply, subscription, total, projected",
+                count=(3, "number of periods (default 3)"))
     p.add_argument("--daily", action="store_true", help="the days of the period holding --until instead")
-    until(p)
-    p = sub.add_parser("compare", help="Amber's bill vs the plan in AMBER_COMPARE_PLAN: per month, period or hour")
-    p.add_argument("n", type=_days, nargs="?", default=12, metavar="N",
-                   help="months or periods (default 12); with --by hour: days")
+    p = _report(sub, "compare", "Amber's bill vs the plan in AMBER_COMPARE_PLAN: per month, period or hour",
+                count=(12, "months or periods (default 12); with --by hour: days"))
     p.add_argument("--by", choices=("month", "period", "hour"), default="month",
                    help="month (default), billing period, or local hour of day (where Amber won or lost)")
-    until(p)
     p = sub.add_parser("plan", help="the cheapest window in the next 24 h for each load in AMBER_LOADS, and how sure")
     p.set_defaults(until=None)  # plans start now
     p = sub.add_parser("sql", help="run one SQL statement read-only and print its rows")
@@ -123,177 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
         help=f"cancel the statement after this long (default {DEFAULT_TIMEOUT_S:g})",
     )
+    for name in ("summary", "costs", "prices", "usage", "bill", "compare"):
+        sub.choices[name].add_argument("--until", type=_date, metavar="YYYY-MM-DD",
+                                       help="last day of the period (default: today, local)")
     for p in sub.choices.values():
-        common(p, defaults=False)
+        _common(p, defaults=False)
     return parser
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = build_parser().parse_args(argv)
-
-    import psycopg
-    from amber.config import load_settings_or_exit
-    from amber.secret import redact_url
-    from loader import query
-    from loader.connect import connect
-    from loader.table_format import render
-
-    settings = load_settings_or_exit(environ)
-    zone = settings.timezone
-    now = dt.datetime.now(dt.UTC)
-    where = redact_url(settings.database_url.reveal())
-
-    statement = None
-    if args.what == "sql" and args.site is not None:
-        print("error: --site does not apply to sql; filter in the statement (WHERE site_id = '…')", file=sys.stderr)
-        return 2
     if args.what == "sql":
-        statement = sys.stdin.read() if args.statement == "-" else args.statement
-        if not statement.strip():
+        if args.site is not None:
+            print("error: --site does not apply to sql; filter in the statement (WHERE site_id = '…')",
+                  file=sys.stderr)
+            return 2
+        args.statement = sys.stdin.read() if args.statement == "-" else args.statement
+        if not args.statement.strip():
             print("error: the SQL statement is empty", file=sys.stderr)
             return 2
-    as_reader = args.what == "sql"
-    url = settings.database_url.reveal()
-    if as_reader:
-        url = reader_conninfo(url, settings.reader_password.reveal() if settings.reader_password else None)
-    timeout_ms = int((args.timeout if args.what == "sql" else DEFAULT_TIMEOUT_S) * 1000)
-    options = query.session_options(zone, timeout_ms=timeout_ms)
-    try:
-        conn = connect(url, application_name=APPLICATION_NAME, options=options)
-    except psycopg.OperationalError as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if as_reader:
-            print(
-                f"error: cannot log in to {where} as {READER_ROLE}: {reason}; `sql` always runs as that role — "
-                "set AMBER_READER_PASSWORD to the password amber-home migrate gave it",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"error: cannot reach the database at {where}: {reason}; "
-                "check DATABASE_URL and that TimescaleDB is running",
-                file=sys.stderr,
-            )
-        return 1
 
-    if statement is not None:
-        with conn:
-            return _run_sql(conn, statement, args, where=where, zone=zone)
+    from loader.reports import Request, run
 
-    warning = None
-    with conn:
-        try:
-            query.check_schema(conn)
-            recorded = query.recorded_timezone(conn)
-            if recorded and recorded != zone.key:
-                warning = (
-                    f"warning: the aggregates' days are local to {recorded} (recorded by migrate) but "
-                    f"AMBER_TIMEZONE is {zone.key}; daily figures follow {recorded}"
-                )
-            until = args.until or now.astimezone(zone).date()
-            if args.what == "summary":
-                result = query.summary(conn, zone=zone, now=now, until=until, site=args.site)
-            elif args.what == "costs":
-                result = query.costs(conn, args.days, zone=zone, until=until, site=args.site)
-            elif args.what == "bill":
-                from loader.bill import bill
-
-                result = bill(conn, args.periods, zone=zone, until=until, site=args.site, daily=args.daily)
-            elif args.what == "compare":
-                from loader.compare import compare
-
-                result = compare(conn, args.n, zone=zone, until=until, site=args.site, by=args.by)
-            elif args.what == "plan":
-                from loader.plan import plan
-
-                result = plan(conn, settings.loads or (), zone=zone, now=now, site=args.site)
-            elif args.what == "prices":
-                channel = None if args.channel == "all" else args.channel
-                result = query.prices(conn, args.days, zone=zone, until=until, site=args.site, channel=channel)
-            else:
-                result = query.usage(conn, args.days, zone=zone, until=until, site=args.site)
-        except (query.QueryError, psycopg.Error) as exc:
-            return _fail(exc, conn, where)
-
-    if warning:
-        print(warning, file=sys.stderr)
-    out = sys.stdout
-    try:
-        tables = result.tables
-        if result.notice and args.format == "table" and not any(t.rows for t in tables):
-            tables = ()  # nothing but empty headers: the notice says it all
-        render(tables, args.format, out, tty=out.isatty(), zone=zone)
-        out.flush()
-    except BrokenPipeError:  # `| head`: the reader has what it wanted
-        _silence_stdout()
-        return 0
-    if result.notice:
-        print(result.notice, file=sys.stderr)
-    return 0
-
-
-def reader_conninfo(url: str, password: str | None) -> str:
-    """DATABASE_URL's server and database, logged in as amber_reader: with `password`, or with the URL's
-    own when the URL names amber_reader; never with another role's password."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = {k: v for k, v in conninfo_to_dict(url).items() if v is not None}
-    if params.get("user") != READER_ROLE:
-        params.pop("password", None)
-    params["user"] = READER_ROLE
-    if password is not None:
-        params["password"] = password
-    return make_conninfo(**params)
-
-
-def _run_sql(conn, statement: str, args: argparse.Namespace, *, where: str, zone) -> int:
-    """Stream one statement's rows to stdout; every failure is one line on stderr and exit 1."""
-    import psycopg
-
-    from loader import query
-    from loader.table_format import Table, render
-
-    out = sys.stdout
-    try:
-        with query.run_sql(conn, statement, timeout_s=args.timeout) as table:
-            more = False
-            if args.format == "table" and table.status is None:
-                rows = list(itertools.islice(table.rows, MAX_TABLE_ROWS + 1))
-                more = len(rows) > MAX_TABLE_ROWS
-                rows = rows[:MAX_TABLE_ROWS]
-                count = f"{len(rows):,} row{'' if len(rows) == 1 else 's'}"
-                note = f"(first {count}; use --format csv or json for all)" if more else f"({count})"
-                table = Table(table.name, table.title, table.columns, tuple(rows), note=note)
-            render((table,), args.format, out, tty=out.isatty(), zone=zone)
-            out.flush()
-    except BrokenPipeError:  # `| head`: the reader has what it wanted
-        _silence_stdout()
-        return 0
-    except (query.QueryError, psycopg.Error) as exc:
-        return _fail(exc, conn, where, reader=True)
-    return 0
-
-
-def _fail(exc: Exception, conn, where: str, *, reader: bool = False) -> int:
-    """One line on stderr for a query's failure; exit status 1."""
-    from loader import query
-
-    if isinstance(exc, query.QueryError):
-        message = str(exc)
-    elif conn.closed or conn.broken:
-        message = f"lost the connection to {where}: {query.database_message(exc)}"
-    else:
-        message = query.database_message(exc, reader=reader)
-    print(f"error: {message}", file=sys.stderr)
-    return 1
-
-
-def _silence_stdout() -> None:
-    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail too.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-    except Exception:  # io.UnsupportedOperation (captured stdout in tests) and the like
-        pass
+    return run(Request(**vars(args)), environ)

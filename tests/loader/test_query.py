@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from amber_home.cli import main as cli_main
 from loader.aggregates import refresh_aggregates
 from loader.migrate import migrate
+from loader.query import total, varying_columns, with_totals
 from loader.table_format import Column, Table, dollars, render, render_rich
 from tests.support.servers import free_port
 
@@ -431,7 +431,7 @@ def test_sql_select_in_every_format(seeded, capsys):
 
 
 WRITES = [
-    f"INSERT INTO sites (site_id, nmi, raw) VALUES ('X', 'Y', '{{}}')",
+    "INSERT INTO sites (site_id, nmi, raw) VALUES ('X', 'Y', '{}')",
     "DELETE FROM usage",
     "UPDATE usage SET cost = 0",
     "CREATE TABLE mine (id int)",
@@ -552,7 +552,7 @@ def test_sql_streams_a_large_result_in_bounded_memory(seeded):
     statement = "SELECT g, repeat('x', 290) AS pad FROM generate_series(1, 1000000) AS g"
     result = subprocess.run(
         [sys.executable, "-c", script, "query", "sql", statement, "--format", "csv", "--timeout", "600"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, timeout=600,
+        capture_output=True, cwd=REPO, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.count(b"\n")
@@ -645,6 +645,21 @@ def test_rich_on_a_terminal_and_plain_otherwise():
     out = io.StringIO()
     render([SAMPLE], "table", out, tty=False, zone=SYDNEY)
     assert "\x1b" not in out.getvalue()
+
+
+def test_site_column_only_when_it_varies_and_totals_only_for_one_site():
+    columns = (Column("day", "Day", "date"), Column("site_id", "Site", "text"), Column("net_cents", "Net", "money"))
+    one = ((dt.date(2025, 4, 6), S1, Decimal("1.5")), (dt.date(2025, 4, 7), S1, None))
+    two = (*one, (dt.date(2025, 4, 6), S2, Decimal("2")))
+    assert [c.in_table for c in varying_columns(columns, one)] == [True, False, True]
+    assert [c.in_table for c in varying_columns(columns, two)] == [True, True, True]
+    assert [c.in_table for c in varying_columns(columns, one, keys=())] == [True, True, True]
+
+    table = with_totals(Table("costs", "", varying_columns(columns, one), one))
+    assert table.footer == ("Total", None, Decimal("1.5"))
+    assert with_totals(Table("costs", "", varying_columns(columns, two), two)).footer is None
+    assert with_totals(Table("costs", "", varying_columns(columns, ()), ())).footer is None
+    assert total([None, None]) is None and total([1, None, 2]) == 3
 
 
 # --- the TSL tier: real-time continuous aggregates ------------------------------------------------------

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from amber_home import doctor
 from amber_home.cli import main
+from maintenance import doctor
 from simulator import SimulatorConfig, SimulatorServer
 
 SECRET_PASSWORD = "s3cret-doctor-pw"
