@@ -27,7 +27,9 @@ WORKDIR /app
 COPY pyproject.toml README.md uv.lock ./
 RUN uv sync --locked --no-dev --no-install-project
 COPY amber/ amber/
+COPY runtime/ runtime/
 COPY amber_home/ amber_home/
+COPY maintenance/ maintenance/
 COPY loader/ loader/
 COPY exporter/ exporter/
 COPY simulator/ simulator/

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -400,7 +401,8 @@ def test_dockerfile_copies_what_exists_and_is_not_ignored():
         top = source.rstrip("/").split("/")[0]
         assert top not in ignored, f"COPY {source}: .dockerignore excludes {top}"
     assert ".env" in ignored, ".env holds secrets: keep it out of the build context"
-    for package in ("amber", "amber_home", "loader", "exporter", "simulator"):
+    wheel = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    for package in wheel["packages"]:
         assert f"{package}/" in sources, f"the wheel's package {package} is not copied"
 
 
