@@ -30,12 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from amber.client import AmberClient
-from amber.config import ConfigError, Settings
-from amber.factory import DEMO_API_KEY, client_from_settings
 from amber.secret import api_location
-from amber_home.lifecycle import stop_on_signals
-from amber_home.logs import configure_logging
-from amber_home.startup import service_settings
+from runtime.client import DEMO_API_KEY, client_from_settings, service_settings
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, Settings
+from runtime.signals import stop_on_signals
 
 logger = logging.getLogger("exporter")
 
@@ -108,8 +107,9 @@ def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Cal
     if settings.mqtt_url is not None:
         from exporter.mqtt import MqttCollector, MqttPublisher
 
-        publisher = MqttPublisher.from_settings(settings, store)
-        registry.register(MqttCollector(publisher))
+        publisher = MqttPublisher.from_settings(settings, store)  # None only without MQTT_URL
+        if publisher is not None:
+            registry.register(MqttCollector(publisher))
     return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts), publisher)
 
 

@@ -22,7 +22,7 @@ Formatting lives in exporter/alert_format.py (pure). Notification URLs carry tok
 responses name only their scheme ("ntfy") and a count, and Apprise's own log lines are scrubbed
 (amber.secret.LogScrubber).
 
-Environment (validated by amber/config.py, see docs/configuration.md): APPRISE_URLS (or APPRISE_URLS_FILE)
+Environment (validated by runtime/settings.py, see docs/configuration.md): APPRISE_URLS (or APPRISE_URLS_FILE)
 and/or APPRISE_CONFIG, ALERT_WEBHOOK_TOKEN (or ALERT_WEBHOOK_TOKEN_FILE), AMBER_TIMEZONE, ALERT_RELAY_HOST,
 ALERT_RELAY_PORT, LOG_LEVEL.
 """
@@ -48,10 +48,11 @@ from zoneinfo import ZoneInfo
 
 import apprise
 
-from amber.config import ConfigError, Settings
 from amber.secret import LogScrubber, Secret, secret_fragments
 from exporter.alert_format import Alert, Notification, PayloadError, format_alert, parse_payload
 from exporter.server import REQUEST_TIMEOUT_S, BoundedThreads
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, Settings
 
 __all__ = [
     "ALERTS_PATH",
@@ -321,7 +322,7 @@ def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) ->
 
 @dataclass(frozen=True)
 class RelaySettings:
-    """The relay's view of the shared Settings (amber/config.py validates every variable)."""
+    """The relay's view of the shared Settings (runtime/settings.py validates every variable)."""
 
     urls: tuple[Secret, ...]
     config_path: Path | None
@@ -370,7 +371,7 @@ def main(environ: Mapping[str, str] = os.environ) -> None:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     try:
         notifier = AppriseNotifier(settings.urls, settings.config_path)
     except ConfigError as exc:  # names the entry's number and scheme, never the URL

@@ -106,12 +106,12 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
     from amber.errors import AmberAuthError, AmberError
     from amber.secret import redact_url
-    from amber_home.logs import configure_logging
-    from amber_home.startup import service_settings
     from loader.backfill import BackfillError, backfill_client, prepare_backfill, run_backfill
     from loader.migrate import MigrationError, migrate
     from loader.progress import make_progress
     from loader.windows import nem_today
+    from runtime.client import service_settings
+    from runtime.logs import configure_logging
 
     try:
         start = _start_date(args.start, nem_today(dt.datetime.now(dt.UTC)))

@@ -41,15 +41,14 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = _parser().parse_args(list(argv))
 
     from amber.errors import KEY_HELP_URL, AmberAuthError
-    from amber.factory import DEMO_API_KEY, client_from_settings
     from amber.secret import api_location, redact_url
-    from amber_home.lifecycle import stop_on_signals
-    from amber_home.logs import configure_logging
-    from amber_home.startup import service_settings
     from loader.bill import record_bill_settings
-    from loader.connect import connect
     from loader.follow import FatalError, Follower, FollowOptions
     from loader.migrate import MigrationError, migrate
+    from runtime.client import DEMO_API_KEY, client_from_settings, service_settings
+    from runtime.database import connect
+    from runtime.logs import configure_logging
+    from runtime.signals import stop_on_signals
 
     loaded = service_settings(environ)
     if loaded is None:

@@ -16,12 +16,12 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
     import psycopg
 
-    from amber.config import load_settings_or_exit
     from amber.secret import redact_url
-    from amber_home.logs import configure_logging
     from loader.bill import record_bill_settings
-    from loader.connect import connect
     from loader.migrate import MigrationError, migrate
+    from runtime.database import connect
+    from runtime.logs import configure_logging
+    from runtime.settings import load_settings_or_exit
 
     settings = load_settings_or_exit(environ)
     configure_logging(settings.log_level)
