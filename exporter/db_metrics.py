@@ -1,5 +1,5 @@
 """What the loader stored, for the exporter's metrics: freshness per site, recent cost, and whether
-TimescaleDB's background jobs do their work (loader.jobs decides).
+TimescaleDB's background jobs do their work (exporter.jobs decides).
 
     reader = DatabaseMetricsReader(database_url, ZoneInfo("Australia/Sydney"))
     facts = reader.read(now)          # DatabaseFacts; raises on any database error
@@ -22,7 +22,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from amber.secret import Revealable
-from loader.jobs import judge, read_jobs
+from exporter.jobs import judge, read_jobs
 from exporter.snapshot import BackfillStatus, DatabaseFacts, JobStatus, frozen_map
 
 APPLICATION_NAME = "amber-home exporter"
