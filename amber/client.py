@@ -55,6 +55,7 @@ from amber.parse import (
     parse_usage,
 )
 from amber.ratelimit import RateBudget, RateLimitHeaders, parse_rate_limit_headers
+from amber.secret import mask
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class AmberClient:
             self._counts[endpoint][outcome] += 1
 
     def _redact(self, text: str) -> str:
-        return text.replace(self.__key, "***")
+        return mask(text, (self.__key,))
 
     def _fetch(self, endpoint: str, path: str, params: dict[str, str], parser: Callable[..., list[T]]) -> list[T]:
         data = self._request(endpoint, path, params)

@@ -1,17 +1,39 @@
-"""Keep secrets out of logs: a masking wrapper and a URL redactor.
+"""Keep secrets out of logs and messages: every redaction of Amber-Home lives here.
+
+    key = Secret(raw)                     # repr/str: a fixed mask; key.reveal() where a client needs it
+    plain(url)                            # the text of a str or Secret (anything Revealable)
+    redact_url(url)                       # database and notification URLs, safe to log or show
+    api_location(url)                     # where an HTTP API is, for log lines
+    mask(text, [key])                     # every occurrence of known secrets replaced by ***
+    secret_fragments(url)                 # the pieces of a notification URL that may be tokens
+    logger.addFilter(LogScrubber(frags))  # a logger's records with URLs redacted and fragments masked
+    first_line(exc)                       # one line of an exception, for a one-line error message
 
 `Secret` holds an API key or password so that an accidental `print(settings)`, log line or
 traceback shows a mask instead of the value; code that needs the value calls `reveal()`.
-`redact_url` makes database and Apprise URLs safe to log or show in doctor output.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["Secret", "redact_url"]
+__all__ = [
+    "MASK",
+    "LogScrubber",
+    "Revealable",
+    "Secret",
+    "api_location",
+    "first_line",
+    "mask",
+    "plain",
+    "redact_url",
+    "secret_fragments",
+]
 
 MASK = "***"
 
@@ -59,6 +81,31 @@ class Secret:
         # The default protocol would restore state through the blocked __setattr__; this keeps
         # copy.deepcopy and dataclasses.asdict working on Settings.
         return (Secret, (self._value,))
+
+
+class Revealable(Protocol):
+    """What a function that takes a secret or a plain string accepts besides `str` (a `Secret`)."""
+
+    def reveal(self) -> str: ...
+
+
+def plain(value: str | Revealable) -> str:
+    """The text of `value`: itself if a str, else revealed. Call it only where the value is handed on."""
+    return value if isinstance(value, str) else value.reveal()
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of `exc`'s message (libpq's run to several), or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of each of `secrets` replaced by the mask; longer ones first, so a
+    secret that contains another is masked whole. Empty strings are ignored."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 _DB_SCHEMES = ("postgresql", "postgres")
@@ -148,3 +195,49 @@ def _redact_query(query: str, *, everything: bool) -> str:
             item = MASK
         items.append(item)
     return "&".join(items)
+
+
+# --- notification URLs in free text (Apprise's log lines) ----------------------------------------------
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def secret_fragments(url: str) -> set[str]:
+    """Pieces of a notification URL that may be tokens: user info, undotted hosts (tgram://BOT:TOKEN/…),
+    path segments and query values, raw and percent-decoded. Dotted host names like ntfy.sh stay."""
+    rest = url.partition("://")[2].partition("#")[0]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hostport = netloc.rpartition("@")
+    found = {p for part in userinfo.split(":") if part for p in (part, unquote(part))}  # always secret
+    pieces = [p for p in hostport.split(":") if "." not in p]
+    pieces += path.split("/") + [item.partition("=")[2] for item in query.split("&")]
+    # Shorter pieces are words like "hook" or port numbers, not worth masking.
+    found |= {v for piece in pieces for v in (piece, unquote(piece)) if len(v) >= 6}
+    return found
+
+
+class LogScrubber(logging.Filter):
+    """A filter for a library's logger that may log secrets (Apprise logs service URLs: ntfy the topic URL
+    at INFO, most plugins request URLs and payloads at DEBUG). Drops DEBUG and TRACE lines, redacts URLs
+    with redact_url, masks every fragment in `fragments` (add more as they become known) and hides
+    tracebacks."""
+
+    def __init__(self, fragments: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.fragments: set[str] = set(fragments)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO:
+            return False
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record must not break the call that logged it
+            message = str(record.msg)
+        clean = mask(_URL_IN_TEXT.sub(lambda m: redact_url(m.group()), message), self.fragments)
+        if record.exc_info or record.exc_text:
+            record.exc_info, record.exc_text = None, None
+            clean += " (traceback hidden: it may hold a notification URL)"
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True

@@ -1,14 +1,4 @@
-"""Logging set-up, done once by each command's entry point (library modules only get loggers)."""
+"""TEMPORARY re-export for amber_home/commands/{backup,restore}.py (another helper moves them); logging is
+configured in runtime/logs.py. Delete this file when their imports are fixed."""
 
-import logging
-import sys
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; ours are enough.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+from runtime.logs import configure_logging  # noqa: F401

@@ -42,7 +42,7 @@ def child(base_url: str, database: str, start: str | None) -> None:
     from amber.client import AmberClient
     from amber.ratelimit import RateBudget
     from loader.backfill import run_backfill
-    from loader.connect import connect
+    from runtime.database import connect
 
     with AmberClient(API_KEY, base_url, budget=RateBudget(reserve=0)) as client:
         connect(database, application_name="warm-up").close()

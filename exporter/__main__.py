@@ -30,12 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from amber.client import AmberClient
-from amber.config import ConfigError, Settings
-from amber.factory import DEMO_API_KEY, client_from_settings
 from amber.secret import api_location
-from amber_home.lifecycle import stop_on_signals
-from amber_home.logs import configure_logging
-from amber_home.startup import service_settings
+from runtime.client import DEMO_API_KEY, client_from_settings, service_settings
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, Settings
+from runtime.signals import stop_on_signals
 
 logger = logging.getLogger("exporter")
 
@@ -108,8 +107,9 @@ def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Cal
     if settings.mqtt_url is not None:
         from exporter.mqtt import MqttCollector, MqttPublisher
 
-        publisher = MqttPublisher.from_settings(settings, store)
-        registry.register(MqttCollector(publisher))
+        publisher = MqttPublisher.from_settings(settings, store)  # None only without MQTT_URL
+        if publisher is not None:
+            registry.register(MqttCollector(publisher))
     return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts), publisher)
 
 
@@ -132,22 +132,16 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
 
     from exporter.server import ExporterServer
 
-    database = None
-    if _is_set(environ, "DATABASE_URL"):
-        from exporter.db_metrics import DatabaseMetricsReader
-
-        database = DatabaseMetricsReader(settings.database_url, settings.timezone)
+    database = _database_reader(settings, environ)
     exporter = build_exporter(settings, alerts=alerts, database=database)
-    client, poller = exporter.client, exporter.poller
     try:
         server = ExporterServer(exporter.app, settings.exporter_host, settings.exporter_port)
     except OSError as exc:
         print(f"error: cannot listen on {settings.exporter_host}:{settings.exporter_port}: {exc.strerror}", file=sys.stderr)
-        client.close()
+        exporter.client.close()
         return 1
 
     stop = threading.Event()
-
     stop_on_signals(stop, logger)
 
     logger.info(
@@ -157,11 +151,29 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
         "on" if database else "off (DATABASE_URL unset)",
         "at POST /alerts" if alerts else "off (APPRISE_URLS unset)",
     )  # fmt: skip
+    _serve_until_stopped(exporter, server, stop)
+    logger.info("exporter stopped")
+    return 0
+
+
+def _database_reader(settings: Settings, environ: Mapping[str, str]):
+    """The reader of the loader's freshness and cost facts, only when DATABASE_URL is set in the
+    environment (see the module docstring), else None."""
+    if not _is_set(environ, "DATABASE_URL"):
+        return None
+    from exporter.db_metrics import DatabaseMetricsReader
+
+    return DatabaseMetricsReader(settings.database_url, settings.timezone)
+
+
+def _serve_until_stopped(exporter: Exporter, server: Any, stop: threading.Event) -> None:
+    """Serve, publish and poll (in its own thread) until `stop` is set; then stop each part and close
+    the client."""
     server.start()
     publisher = exporter.mqtt
     if publisher is not None:
         publisher.start()
-    thread = threading.Thread(target=poller.run_forever, args=(stop,), name="exporter-poll", daemon=True)
+    thread = threading.Thread(target=exporter.poller.run_forever, args=(stop,), name="exporter-poll", daemon=True)
     thread.start()
     try:
         while not stop.wait(1.0):
@@ -171,9 +183,7 @@ def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> i
             publisher.stop()
         server.stop()
         thread.join(timeout=REQUEST_TIMEOUT + 5)  # an in-flight request finishes or times out
-        client.close()
-    logger.info("exporter stopped")
-    return 0
+        exporter.client.close()
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ sent concurrently on a fixed pool of threads, and the answer comes by DEADLINE_S
 do. A retried group does not notify twice: what was delivered is remembered per alert (fingerprint,
 status, start) for REMEMBER_S, far below Alertmanager's repeat_interval (6 h), so repeats still notify.
 Formatting lives in exporter/alert_format.py (pure). Notification URLs carry tokens: logs and
-responses name only their scheme ("ntfy") and a count, and Apprise's own log lines are scrubbed.
+responses name only their scheme ("ntfy") and a count, and Apprise's own log lines are scrubbed
+(amber.secret.LogScrubber).
 
-Environment (validated by amber/config.py, see docs/configuration.md): APPRISE_URLS (or APPRISE_URLS_FILE)
+Environment (validated by runtime/settings.py, see docs/configuration.md): APPRISE_URLS (or APPRISE_URLS_FILE)
 and/or APPRISE_CONFIG, ALERT_WEBHOOK_TOKEN (or ALERT_WEBHOOK_TOKEN_FILE), AMBER_TIMEZONE, ALERT_RELAY_HOST,
 ALERT_RELAY_PORT, LOG_LEVEL.
 """
@@ -43,15 +44,15 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import apprise
 
-from amber.config import ConfigError, Settings
-from amber.secret import Secret, redact_url
+from amber.secret import LogScrubber, Secret, secret_fragments
 from exporter.alert_format import Alert, Notification, PayloadError, format_alert, parse_payload
 from exporter.server import REQUEST_TIMEOUT_S, BoundedThreads
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, Settings
 
 __all__ = [
     "ALERTS_PATH",
@@ -98,60 +99,16 @@ def service_scheme(url: str) -> str:
     return scheme.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,31}", scheme) else "unknown"
 
 
-def _secret_fragments(url: str) -> set[str]:
-    """Pieces of a notification URL that may be tokens: user info, undotted hosts (tgram://BOT:TOKEN/…),
-    path segments and query values, raw and percent-decoded. Dotted host names like ntfy.sh stay."""
-    rest = url.partition("://")[2].partition("#")[0]
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, _, hostport = netloc.rpartition("@")
-    found = {p for part in userinfo.split(":") if part for p in (part, unquote(part))}  # always secret
-    pieces = [p for p in hostport.split(":") if "." not in p]
-    pieces += path.split("/") + [item.partition("=")[2] for item in query.split("&")]
-    # Shorter pieces are words like "hook" or port numbers, not worth masking.
-    found |= {v for piece in pieces for v in (piece, unquote(piece)) if len(v) >= 6}
-    return found
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-
-
-class _ScrubNotificationUrls(logging.Filter):
-    """Installed on the "apprise" logger: Apprise logs service URLs (ntfy logs the topic URL at INFO,
-    most plugins log request URLs and payloads at DEBUG). Drops DEBUG and TRACE lines, masks URLs
-    with redact_url and any known token fragment with ***."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fragments: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.INFO:
-            return False
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record must not break the notification that logged it
-            message = str(record.msg)
-        clean = _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), message)
-        for fragment in sorted(self.fragments, key=len, reverse=True):
-            clean = clean.replace(fragment, "***")
-        if record.exc_info or record.exc_text:
-            record.exc_info, record.exc_text = None, None
-            clean += " (traceback hidden: it may hold a notification URL)"
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_scrubber = _ScrubNotificationUrls()
-
-
 def _guard_apprise_logs(urls: Iterable[str]) -> None:
-    for url in urls:
-        _scrubber.fragments |= _secret_fragments(url)
+    """Scrub the "apprise" logger's records of every token in `urls` (amber.secret.LogScrubber): one
+    scrubber per process, however many notifiers are built, learning each one's URLs."""
     apprise_logger = logging.getLogger("apprise")
-    if _scrubber not in apprise_logger.filters:
-        apprise_logger.addFilter(_scrubber)
+    scrubber = next((f for f in apprise_logger.filters if isinstance(f, LogScrubber)), None)
+    if scrubber is None:
+        scrubber = LogScrubber()
+        apprise_logger.addFilter(scrubber)
+    for url in urls:
+        scrubber.fragments |= secret_fragments(url)
     # urllib3 (under requests) logs each request's path at DEBUG; webhook paths hold tokens.
     urllib3_logger = logging.getLogger("urllib3")
     if urllib3_logger.level < logging.INFO:
@@ -365,7 +322,7 @@ def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) ->
 
 @dataclass(frozen=True)
 class RelaySettings:
-    """The relay's view of the shared Settings (amber/config.py validates every variable)."""
+    """The relay's view of the shared Settings (runtime/settings.py validates every variable)."""
 
     urls: tuple[Secret, ...]
     config_path: Path | None
@@ -414,7 +371,7 @@ def main(environ: Mapping[str, str] = os.environ) -> None:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     try:
         notifier = AppriseNotifier(settings.urls, settings.config_path)
     except ConfigError as exc:  # names the entry's number and scheme, never the URL

@@ -1,5 +1,5 @@
 """What the loader stored, for the exporter's metrics: freshness per site, recent cost, and whether
-TimescaleDB's background jobs do their work (loader.jobs decides).
+TimescaleDB's background jobs do their work (exporter.jobs decides).
 
     reader = DatabaseMetricsReader(database_url, ZoneInfo("Australia/Sydney"))
     facts = reader.read(now)          # DatabaseFacts; raises on any database error
@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from amber.secret import Revealable
+from exporter.jobs import judge, read_jobs
 from exporter.snapshot import BackfillStatus, DatabaseFacts, JobStatus, frozen_map
-from loader.jobs import judge, read_jobs
 
 APPLICATION_NAME = "amber-home exporter"
 STATEMENT_TIMEOUT_MS = 5000
@@ -134,12 +135,14 @@ def read_job_statuses(conn: _Connection, now: float) -> tuple[JobStatus, ...]:
 class DatabaseMetricsReader:
     """Reads DatabaseFacts through a fresh read-only connection per call."""
 
-    def __init__(self, url: object, zone: ZoneInfo) -> None:
-        self._url = url  # str or Secret; revealed only inside loader.connect
+    def __init__(self, url: str | Revealable, zone: ZoneInfo) -> None:
+        self._url = url  # str or Secret; revealed only inside runtime.database.connect
         self._zone = zone
 
     def read(self, now: float) -> DatabaseFacts:
-        from loader.connect import connect  # psycopg is imported only when a database is configured
+        from runtime.database import (
+            connect,  # psycopg is imported only when a database is configured
+        )
 
         options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c default_transaction_read_only=on"
         with connect(

@@ -34,13 +34,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from amber.advisor import Load
-from amber.config import MqttBroker
 from amber.secret import Secret
 from exporter.ha_discovery import OFFLINE, ONLINE, Topics, discovery_messages, state_messages
 from exporter.snapshot import SnapshotStore
+from runtime.settings import MqttBroker
 
 if TYPE_CHECKING:
-    from amber.config import Settings
+    from runtime.settings import Settings
 
 logger = logging.getLogger(__name__)
 

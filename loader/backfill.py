@@ -54,7 +54,6 @@ from amber.errors import AmberNotFoundError, AmberRateLimitedError, AmberRespons
 from amber.models import Site
 from loader import db
 from loader.aggregates import AggregateError, Span, merge_spans, refresh_written
-from loader.connect import connect
 from loader.progress import NullProgress, ProgressReporter, RateState, WindowEvent, eta_seconds
 from loader.windows import (
     PRICES,
@@ -66,6 +65,7 @@ from loader.windows import (
     site_days,
     window_is_final,
 )
+from runtime.database import connect
 
 __all__ = [
     "APPLICATION_NAME",
@@ -151,8 +151,8 @@ class _Tally:
 def backfill_client(settings: Any, *, reserve: int | None = None, **options: Any) -> AmberClient:
     """The client for a backfill: its budget keeps the exporter's share (`settings.
     exporter_request_share`) per window unless `reserve` says otherwise (a benchmark passes 0)."""
-    from amber.factory import client_from_settings
     from amber.ratelimit import DEFAULT_LIMIT
+    from runtime.client import client_from_settings
 
     keep = settings.exporter_request_share if reserve is None else reserve
     if keep >= DEFAULT_LIMIT:

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from runtime.logs import configure_logging
 from simulator.config import CONTROLLED_LOAD_CHOICES, SimulatorConfig
 from simulator.server import SimulatorServer
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the problem (or --help)
         return int(exc.code or 0)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     try:
         config = config_from_args(args)
     except ValueError as exc:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from amber.advisor import Load, Slot, cheapest_window, deadline, parse_loads
-from amber.config import ConfigError, Settings
+from runtime.settings import ConfigError, Settings
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 UTC = dt.UTC

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from amber.config import ConfigError
 from exporter.alert_format import Alert, Notification, PayloadError, format_alert, parse_payload
 from exporter.alerts import AlertRelay, AppriseNotifier, DeliveryError, RelaySettings, serve, split_urls
+from runtime.settings import ConfigError
 from tests.exporter.receiver import Receiver
 
 SYDNEY = ZoneInfo("Australia/Sydney")

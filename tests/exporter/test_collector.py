@@ -22,7 +22,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from amber import AmberClient, RateBudget, parse_price_intervals, parse_renewables, parse_sites
 from amber.advisor import parse_loads
-from amber.config import Settings
 from amber.ratelimit import RateLimitHeaders
 from exporter.collector import DESCRIPTORS, SPIKE_STATUSES, TARIFF_PERIODS, AmberCollector
 from exporter.db_metrics import DatabaseMetricsReader, local_days
@@ -42,6 +41,7 @@ from exporter.snapshot import (
     load_plans,
     state_for_site,
 )
+from runtime.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "amber"

@@ -27,11 +27,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from amber.advisor import Load
-from amber.config import MqttBroker
 from amber.secret import Secret
 from exporter.ha_discovery import Topics
 from exporter.mqtt import MqttPublisher
 from exporter.snapshot import SnapshotStore, load_plans
+from runtime.settings import MqttBroker
 from tests.exporter.test_collector import (
     LOADS,
     POLLED_AT,

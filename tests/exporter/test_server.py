@@ -163,7 +163,7 @@ ExporterServerBusy = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n
 
 
 def test_the_relay_is_mounted_only_when_notification_urls_are_set(tmp_path):
-    from amber.config import ConfigError, Settings
+    from runtime.settings import ConfigError, Settings
 
     assert build_relay(Settings.from_env({})) is None
     assert callable(build_relay(Settings.from_env({"APPRISE_URLS": "json://127.0.0.1:9/hook"})))

@@ -18,12 +18,12 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from amber.client import AmberClient
-from amber.config import Settings
-from loader.bill import record_bill_settings
 from loader.aggregates import refresh_aggregates
+from loader.bill import record_bill_settings
 from loader.db import upsert_sites
 from loader.migrate import migrate
 from loader.sync import load_prices_window, load_usage_window
+from runtime.settings import Settings
 from simulator import SimulatorConfig, SimulatorServer
 
 TIMEZONE = "Australia/Sydney"

@@ -469,7 +469,7 @@ def run_cli(args: list[str], environ: dict, capsys) -> tuple[int, str, str]:
 
 
 def test_cli_errors_are_one_line_naming_the_fix(capsys):
-    from amber.factory import NO_KEY
+    from runtime.client import NO_KEY
 
     environ = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "AMBER_API_KEY": KEY}
     code, out, err = run_cli(["--from", "2025-13-01"], environ, capsys)

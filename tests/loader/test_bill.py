@@ -16,13 +16,13 @@ import psycopg
 import pytest
 
 from amber.client import AmberClient
-from amber.config import ConfigError, Settings
 from amber_home.cli import main as cli_main
 from loader.aggregates import refresh_aggregates
 from loader.bill import bill, record_bill_settings
 from loader.db import upsert_sites
 from loader.migrate import migrate
 from loader.sync import load_usage_window
+from runtime.settings import ConfigError, Settings
 from simulator import SimulatorConfig, SimulatorServer
 
 TZ = "Australia/Sydney"

@@ -13,9 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import psycopg
 import pytest
 
-from amber.config import ConfigError, Settings
 from amber.plan import parse_plan
 from amber_home.cli import main as cli_main
+from runtime.settings import ConfigError, Settings
 from tests.loader.test_bill import DST_END, MISSING, TZ, build_billed, period_of, subscription_on, supply_on
 
 PLAN = """

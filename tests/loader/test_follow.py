@@ -16,7 +16,6 @@ from amber.client import AmberClient
 from amber.models import Channel, Site
 from amber.ratelimit import RateBudget
 from loader.aggregates import CONTINUOUS, MATERIALIZED_VIEW
-from loader.connect import connect
 from loader.backfill import run_backfill
 from loader.follow import (
     Follower,
@@ -36,6 +35,7 @@ from loader.follow import (
 )
 from loader.migrate import migrate
 from loader.schedule import last_slot
+from runtime.database import connect
 from simulator import SimulatorConfig, SimulatorServer
 from tests.support.recount import mismatched
 

@@ -285,7 +285,7 @@ def test_collect_once_with_a_wrong_key_exits_2_with_the_fix(apache_db):
 
 
 def test_follower_options_come_from_settings():
-    from amber.config import Settings
+    from runtime.settings import Settings
 
     settings = Settings.from_env({"USAGE_REFETCH_DAYS": "5", "GAP_HEAL_DAYS": "14", "EXPORTER_REQUEST_SHARE": "9",
                                   "AMBER_SITE_ID": "A,B", "HISTORICAL_START_DATE": "2025-01-02"})  # fmt: skip

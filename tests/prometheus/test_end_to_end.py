@@ -16,9 +16,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from amber.config import Settings
 from exporter.__main__ import build_exporter, build_relay
 from exporter.server import ExporterServer
+from runtime.settings import Settings
 from simulator import SimulatorConfig, SimulatorServer
 from tests.exporter.receiver import Receiver
 from tests.prometheus.test_pipeline import TOKEN, alertmanager_config, free_port, start

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from amber.config import _VARS
+from runtime.settings import _VARS
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose.yaml"

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from amber.config import _VARS
+from runtime.settings import _VARS
 from tests.stack.test_compose import compose_config
 from tests.support.servers import free_port
 

@@ -1,4 +1,8 @@
-"""Stopping long-running services cleanly: `docker stop` sends SIGTERM, Ctrl-C sends SIGINT."""
+"""Stopping long-running services cleanly: `docker stop` sends SIGTERM, Ctrl-C sends SIGINT.
+
+    stop = threading.Event()
+    stop_on_signals(stop, logger)   # then loop until stop.is_set(), finish the step, exit 0
+"""
 
 import logging
 import signal

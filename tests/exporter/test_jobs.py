@@ -1,4 +1,4 @@
-"""loader.jobs: the rule (pure), and reading amber_job_health() (sql/013) on both tiers: the Apache build's
+"""exporter.jobs: the rule (pure), and reading amber_job_health() (sql/013) on both tiers: the Apache build's
 real scheduler running a job that really fails, and, on the TSL tier (its jobs never run: PGlite has no
 background workers), job statistics written where TimescaleDB writes them, so the views report exactly
 what a real scheduler's runs would leave."""
@@ -10,11 +10,10 @@ import json
 import time
 
 import psycopg
-import pytest
 
 from amber_home.doctor import check_jobs
 from exporter.db_metrics import read_job_statuses
-from loader.jobs import STALE_SCHEDULES, Job, judge, read_jobs
+from exporter.jobs import STALE_SCHEDULES, Job, judge, read_jobs
 from loader.migrate import migrate
 
 NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
