@@ -28,7 +28,7 @@ from urllib.parse import quote
 # that optional import fail at once, which httpx handles; it only helps if amber is imported first.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-import httpx  # noqa: E402
+import httpx
 
 from amber.errors import (
     KEY_HELP_URL,

@@ -232,7 +232,7 @@ class LogScrubber(logging.Filter):
             return False
         try:
             message = record.getMessage()
-        except Exception:  # a malformed record must not break the call that logged it
+        except Exception:  # noqa: BLE001  a malformed record must not break the call that logged it
             message = str(record.msg)
         clean = mask(_URL_IN_TEXT.sub(lambda m: redact_url(m.group()), message), self.fragments)
         if record.exc_info or record.exc_text:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("loader.__main__:migrate", "apply the database migrations in sql/ (idempotent)"),
     "simulate": ("amber_home.commands.simulate", "run the Amber API simulator on loopback (no API key needed)"),
-    "doctor": ("amber_home.doctor", "check the API key, database, TimescaleDB and migrations"),
+    "doctor": ("amber_home.commands.doctor", "check the API key, database, TimescaleDB and migrations"),
     "export": ("exporter.__main__:main", "run the Prometheus exporter and alert relay"),
     "backfill": ("loader.__main__:backfill", "load the price and usage history into the database (resumable)"),
     "backup": ("amber_home.commands.backup", "write a pg_dump archive of the database and its manifest"),

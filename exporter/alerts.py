@@ -29,6 +29,7 @@ ALERT_RELAY_PORT, LOG_LEVEL.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import os
@@ -152,7 +153,7 @@ class AppriseNotifier:
             ok = self._apprise.notify(
                 title=notification.title, body=notification.body, notify_type=notification.notify_type
             )
-        except Exception as exc:  # a plugin bug must become a retry, not a crash
+        except Exception as exc:  # noqa: BLE001  a plugin bug must become a retry, not a crash
             # Only the type: the message may quote a URL. `from None` keeps it out of tracebacks.
             raise DeliveryError(f"Apprise raised {type(exc).__name__} sending to {self.describe()}") from None
         if not ok:
@@ -202,17 +203,17 @@ class AlertRelay:
         done, late = wait(futures, timeout=self._deadline_s)
         failed = len(late)
         for future in late:  # a late success still counts: the retry must not send it again
-            future.add_done_callback(lambda f, key=futures[future]: f.exception() is None and self._remember(key))
+            future.add_done_callback(functools.partial(self._remember_if_sent, futures[future]))
         for future in done:
-            exc = future.exception()
-            if exc is None:
+            error = future.exception()
+            if error is None:
                 self._remember(futures[future])
-            elif isinstance(exc, NoServicesError):
-                logger.error("cannot relay alerts: %s", exc)
-                return 503, f"{exc}\n".encode()
+            elif isinstance(error, NoServicesError):
+                logger.error("cannot relay alerts: %s", error)
+                return 503, f"{error}\n".encode()
             else:
                 failed += 1
-                reason = exc if isinstance(exc, DeliveryError) else type(exc).__name__
+                reason = error if isinstance(error, DeliveryError) else type(error).__name__
                 logger.warning("could not deliver a notification: %s", reason)
         names = ", ".join(sorted({f"{a.name} {a.status}" for a in alerts})) or "no alerts"
         if failed:
@@ -243,6 +244,10 @@ class AlertRelay:
     def _remember(self, key: tuple) -> None:
         with self._lock:
             self._delivered[key] = self._clock()
+
+    def _remember_if_sent(self, key: tuple, future: Future) -> None:
+        if future.exception() is None:
+            self._remember(key)
 
     def _authorized(self, headers: Mapping[str, str]) -> bool:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
@@ -309,8 +314,8 @@ def serve(relay: AlertRelay, host: str = "0.0.0.0", port: int = DEFAULT_PORT) ->
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
-            logger.debug("%s " + format, self.address_string(), *args)
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug("%s %s", self.address_string(), format % args)
 
     Handler.timeout = REQUEST_TIMEOUT_S
     server_class = type("_RelayServer", (BoundedThreads, HTTPServer), {"allow_reuse_address": True})
@@ -338,8 +343,10 @@ class RelaySettings:
         if not urls and settings.apprise_config is None:
             raise ConfigError(
                 [
-                    "APPRISE_URLS and APPRISE_CONFIG are both unset; set one so alerts reach your phone"
-                    " (e.g. APPRISE_URLS=ntfy://ntfy.sh/your-secret-topic)"
+                    (
+                        "APPRISE_URLS and APPRISE_CONFIG are both unset; set one so alerts reach your phone"
+                        " (e.g. APPRISE_URLS=ntfy://ntfy.sh/your-secret-topic)"
+                    )
                 ]
             )
         return cls(

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from runtime.database import scalar
+
 __all__ = ["OVERDUE_GRACE", "STALE_SCHEDULES", "WATCHED_POLICIES", "Job", "Verdict", "judge", "read_jobs"]
 
 WATCHED_POLICIES = ("refresh", "compression", "retention")
@@ -70,7 +72,7 @@ class Verdict:
 
 def read_jobs(conn) -> tuple[Job, ...]:
     """Every job of the connected database; () while migration 013 has not run."""
-    if conn.execute("SELECT to_regprocedure('amber_job_health()')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regprocedure('amber_job_health()')") is None:
         return ()
     rows = conn.execute(f"SELECT {_COLUMNS} FROM amber_job_health()").fetchall()
     return tuple(_job(row) for row in rows)

@@ -107,11 +107,11 @@ class GridRenewables:
 
 @dataclass(frozen=True, slots=True)
 class JobStatus:
-    """One TimescaleDB background job as loader.jobs judged it when the database was read."""
+    """One TimescaleDB background job as exporter.jobs judged it when the database was read."""
 
     policy: str  # refresh, compression, retention, job_history, ...
     relation: str  # the aggregate or hypertable; '' for TimescaleDB's own jobs
-    ok: bool  # loader.jobs.judge did not fail it
+    ok: bool  # exporter.jobs.judge did not fail it
     last_work_done: float | None  # Unix seconds
     failures: int  # runs TimescaleDB counted as failed, ever
     known_failure: bool  # the last run ended with a known, harmless error (portal, apache_license)

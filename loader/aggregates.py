@@ -35,6 +35,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from runtime.database import one_row, scalar
+
 __all__ = [
     "AGGREGATES",
     "Aggregate",
@@ -81,17 +83,17 @@ AGGREGATES = (
 def aggregate_kind_or_none(conn: psycopg.Connection) -> str | None:
     """'continuous', 'materialized view', or None when the aggregates do not exist (yet)."""
     name = AGGREGATES[0].name
-    if conn.execute(
+    if scalar(conn, 
         "SELECT EXISTS (SELECT FROM pg_matviews WHERE matviewname = %s AND schemaname = current_schema())", (name,)
-    ).fetchone()[0]:
+    ):
         return MATERIALIZED_VIEW
-    if conn.execute("SELECT to_regclass('timescaledb_information.continuous_aggregates')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regclass('timescaledb_information.continuous_aggregates')") is None:
         return None
-    found = conn.execute(
+    found = scalar(conn, 
         "SELECT EXISTS (SELECT FROM timescaledb_information.continuous_aggregates"
         " WHERE view_name = %s AND view_schema = current_schema())",
         (name,),
-    ).fetchone()[0]
+    )
     return CONTINUOUS if found else None
 
 
@@ -119,7 +121,7 @@ def refresh_written(conn: psycopg.Connection, spans: Iterable[Span]) -> list[str
 
 def merge_spans(spans: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
     """Sorted, with overlapping or touching [start, end) spans joined (None: unbounded)."""
-    ordered = sorted(spans, key=lambda span: (span[0] is not None, span[0] or dt.datetime.min))
+    ordered = sorted(spans, key=lambda span: (span[0] is not None, span[0] or dt.datetime.min.replace(tzinfo=dt.UTC)))
     merged: list[tuple[Any, Any]] = []
     for start, end in ordered:
         if merged:
@@ -152,10 +154,10 @@ def _refresh(conn: psycopg.Connection, spans: Sequence[tuple[dt.datetime | None,
                     )
         else:
             for aggregate in AGGREGATES:
-                populated = conn.execute(
+                populated = scalar(conn, 
                     "SELECT ispopulated FROM pg_matviews WHERE matviewname = %s AND schemaname = current_schema()",
                     (aggregate.name,),
-                ).fetchone()[0]
+                )
                 # CONCURRENTLY needs a populated view (one created WITH NO DATA is not).
                 template = "REFRESH MATERIALIZED VIEW CONCURRENTLY {}" if populated else "REFRESH MATERIALIZED VIEW {}"
                 conn.execute(sql.SQL(template).format(sql.Identifier(aggregate.name)))
@@ -167,15 +169,16 @@ def _widen(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     # Same time_bucket as the aggregates; the end rounds UP to the next local boundary (local wall-clock
     # arithmetic, so a 25-hour day still ends at midnight).
-    row = conn.execute(
+    start_bucket, end_bucket = one_row(
+        conn,
         """
         SELECT time_bucket(%(unit)s::interval, %(start)s::timestamptz, %(tz)s),
                (time_bucket(%(unit)s::interval, %(end)s::timestamptz - INTERVAL '1 microsecond', %(tz)s)
                     AT TIME ZONE %(tz)s + %(unit)s::interval) AT TIME ZONE %(tz)s
         """,
         {"unit": unit, "start": start, "end": end, "tz": timezone},
-    ).fetchone()
-    return row[0], row[1]
+    )
+    return start_bucket, end_bucket
 
 
 def recorded_timezone(conn: psycopg.Connection) -> str | None:
@@ -183,7 +186,7 @@ def recorded_timezone(conn: psycopg.Connection) -> str | None:
     when the aggregates were created); None before migrate created amber_settings or recorded a zone.
     The one reader of that setting: migrate warns when AMBER_TIMEZONE differs, doctor and `amber-home query`
     report it, the refresh widens its windows to these days (Grafana's dashboards read it in their SQL)."""
-    if conn.execute("SELECT to_regclass('amber_settings')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regclass('amber_settings')") is None:
         return None
     row = conn.execute("SELECT value FROM amber_settings WHERE key = 'timezone'").fetchone()
     return row[0] if row else None

@@ -20,10 +20,11 @@ import psycopg
 
 from loader.query import QueryError, Result, check_site, read_table
 from loader.table_format import Column
+from runtime.database import scalar
 
 if TYPE_CHECKING:
-    from amber.config import Settings
     from amber.plan import Plan
+    from runtime.settings import Settings
 
 __all__ = ["bill", "record_bill_settings"]
 
@@ -137,12 +138,12 @@ def bill(
 ) -> Result:
     """The last `periods` billing periods starting on or before `until` (newest first); with `daily`, the
     days of the period holding `until` instead. Feed-in is negative when it is a credit (Amber's sign)."""
-    if conn.execute("SELECT to_regclass('bill_periods')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regclass('bill_periods')") is None:
         raise QueryError("the database has no bill views yet (sql/014) — run amber-home migrate")
     check_site(conn, site)
     notice = _charges_notice(conn)
     if daily:
-        (period,) = conn.execute(PERIOD_OF_SQL, (until,)).fetchone()
+        period = scalar(conn, PERIOD_OF_SQL, (until,))
         title = f"Bill by day, period from {period} ({zone.key})"
         params = {"period": period, "site": site}
         table = read_table(conn, DAYS_SQL, params, name="bill_daily", title=title, columns=DAYS_COLUMNS)

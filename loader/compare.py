@@ -18,6 +18,7 @@ import psycopg
 
 from loader.query import QueryError, Result, check_site, last_days, read_table, with_totals
 from loader.table_format import Column
+from runtime.database import scalar
 
 __all__ = ["BY", "compare"]
 
@@ -66,7 +67,7 @@ _COLUMNS = {
 def compare(
     conn: psycopg.Connection, n: int, *, zone: ZoneInfo, until: dt.date, site: str | None = None, by: str = "month"
 ) -> Result:
-    if conn.execute("SELECT to_regclass('compare_daily')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regclass('compare_daily')") is None:
         raise QueryError("the database has no comparison views yet (sql/015) — run amber-home migrate")
     check_site(conn, site)
     plan = conn.execute("SELECT value FROM amber_settings WHERE key = 'compare_plan'").fetchone()

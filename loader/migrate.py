@@ -80,7 +80,7 @@ import psycopg
 from psycopg import sql
 
 from loader.aggregates import aggregate_kind_or_none, recorded_timezone
-from loader.connect import connect
+from runtime.database import connect, scalar
 
 __all__ = [
     "MIGRATION_LOCK_KEY",
@@ -365,7 +365,7 @@ def migrate(
     with _session(url_or_conn) as conn, _advisory_lock(conn, lock_wait_s):
         # Before anything else: the license, which selects the SQL, needs the extension loaded.
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        license = conn.execute("SHOW timescaledb.license").fetchone()[0]
+        license = scalar(conn, "SHOW timescaledb.license")
         applied = _applied_checksums(conn)
         _check_unchanged(migrations, applied)
         pending = [m for m in migrations if m.version not in applied]
@@ -429,7 +429,7 @@ def update_extension(url: str | _Revealable, *, attempts: int = 2) -> str | None
                 raise MigrationError(f"ALTER EXTENSION timescaledb UPDATE failed: {message}") from exc
             if any("already installed" in notice for notice in notices):
                 return None
-            version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0]
+            version = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
         logger.info("updated the TimescaleDB extension to %s (the server's library is newer)", version)
         return version
     return None
@@ -443,7 +443,7 @@ def _collect_into(notices: list[str]) -> Callable[[psycopg.errors.Diagnostic], N
 def apply_every_run(conn: psycopg.Connection, *, timezone: str, sql_dir: Path = SQL_DIR) -> list[str]:
     """Run the `every-run` files (roles, grants, ownership) on an autocommit connection as the superuser,
     without recording them; restore uses it before and after pg_restore. Returns their names."""
-    license = conn.execute("SHOW timescaledb.license").fetchone()[0]
+    license = scalar(conn, "SHOW timescaledb.license")
     again = [m for m in load_migrations(sql_dir) if m.every_run]
     _apply_again(conn, again, license=license, timezone=timezone)
     return [m.name for m in again]
@@ -460,7 +460,7 @@ def _apply_again(conn: psycopg.Connection, migrations: list[Migration], *, licen
 
 
 def _is_superuser(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    return scalar(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
 
 
 @contextmanager
@@ -482,7 +482,7 @@ def _session(url_or_conn) -> Iterator[psycopg.Connection]:
 
 @contextmanager
 def _advisory_lock(conn: psycopg.Connection, wait_s: float) -> Iterator[None]:
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()[0]:
+    if not scalar(conn, "SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)):
         logger.info("another migrator is running; waiting for it to finish")
         # lock_timeout bounds the wait: a session holding the key forever cannot hang every start-up.
         conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(wait_s * 1000)}ms")))
@@ -516,7 +516,7 @@ def _lock_holder(conn: psycopg.Connection) -> str:
 
 def _applied_checksums(conn: psycopg.Connection) -> dict[int, str]:
     # The table itself comes from 001; before that runs, nothing is applied.
-    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regclass('schema_migrations')") is None:
         return {}
     return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
 
@@ -538,7 +538,7 @@ def _check_timezone(conn: psycopg.Connection, timezone: str) -> None:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise MigrationError(f"unknown time zone {timezone!r}: use an IANA name such as Australia/Sydney") from None
-    known = conn.execute("SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = %s)", (timezone,)).fetchone()[0]
+    known = scalar(conn, "SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = %s)", (timezone,))
     if not known:
         raise MigrationError(f"the database server does not know the time zone {timezone!r}")
 
@@ -598,7 +598,7 @@ def _set_password(conn: psycopg.Connection, role: str, password: str | _Revealab
 def timescaledb_extension(conn: psycopg.Connection) -> tuple[str | None, str | None]:
     """(timescaledb's version in this database or None, the server's TimescaleDB license or None)."""
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    license = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()[0] or None
+    license = scalar(conn, "SELECT current_setting('timescaledb.license', true)") or None
     return (row[0] if row else None), license
 
 
@@ -607,7 +607,7 @@ def migration_status(conn: psycopg.Connection, *, sql_dir: Path = SQL_DIR) -> Mi
     migrations = load_migrations(sql_dir)
     by_version = {m.version: m for m in migrations}
     rows: list[tuple[int, str, str, dt.datetime]] = []
-    if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is not None:
+    if scalar(conn, "SELECT to_regclass('schema_migrations')") is not None:
         rows = conn.execute(
             "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
         ).fetchall()

@@ -21,6 +21,7 @@ import psycopg
 from amber.advisor import DEFAULT_HORIZON, Load, Slot, cheapest_window
 from loader.query import QueryError, Result, check_site, varying_columns
 from loader.table_format import Column, Table
+from runtime.database import one_row
 
 __all__ = ["plan"]
 
@@ -88,8 +89,7 @@ def plan(
             if window is None:
                 unplanned.append(load.name)
                 continue
-            error, count = conn.execute(ACCURACY_SQL, {**params, "lead": max(window.start - now, dt.timedelta(0))}
-                                        ).fetchone()  # fmt: skip
+            error, count = one_row(conn, ACCURACY_SQL, {**params, "lead": max(window.start - now, dt.timedelta(0))})
             rows.append((load.name, site_id, load.channel, window.start, window.end, window.mean_price,
                          window.saving_per_kwh, window.saving_cents, window.low, window.high, error, count))
     title = (f"Cheapest windows from {now.astimezone(zone):%Y-%m-%d %H:%M %Z} (vs starting now; feedIn: the best "

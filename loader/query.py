@@ -49,7 +49,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import errors, sql
 
+from amber.secret import first_line
 from loader.table_format import Column, Table
+from runtime.database import scalar
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -137,11 +139,11 @@ def last_days(days: int, until: dt.date, zone: ZoneInfo) -> Days:
 def check_schema(conn: psycopg.Connection) -> None:
     """Raise QueryError unless the migrations have created the tables and aggregates read here."""
     relations = ("sites", "channels", "prices", "usage", "price_hourly", "cost_daily")
-    missing = conn.execute(
+    missing = scalar(conn, 
         "SELECT array_agg(name ORDER BY ord) FROM unnest(%s::text[]) WITH ORDINALITY AS r(name, ord)"
         " WHERE to_regclass(name) IS NULL",
         (list(relations),),
-    ).fetchone()[0]
+    )
     if missing:
         raise QueryError(
             f"the database has no Amber-Home schema yet (missing {', '.join(missing)}) — run amber-home migrate"
@@ -156,10 +158,10 @@ def check_site(conn: psycopg.Connection, site: str | None) -> None:
     if site in known:
         return
     # Rows may exist for a site the loader has not described (yet): accept it when it has data.
-    if conn.execute(
+    if scalar(conn, 
         "SELECT EXISTS (SELECT FROM usage WHERE site_id = %(s)s) OR EXISTS (SELECT FROM prices WHERE site_id = %(s)s)",
         {"s": site},
-    ).fetchone()[0]:
+    ):
         return
     if not known:
         raise QueryError(f"unknown site {site!r}: the database has no sites yet — run amber-home backfill")
@@ -226,16 +228,16 @@ def _empty_notice(
     where = sql.SQL("(%(site)s::text IS NULL OR site_id = %(site)s) AND (%(channel)s::text IS NULL OR channel_type = %(channel)s)")
     params = {"site": site, "channel": channel, "since": days.since, "before": days.before}
     table = sql.Identifier(raw)
-    newest = conn.execute(
+    newest = scalar(conn, 
         sql.SQL("SELECT max(interval_start) FROM {} WHERE {}").format(table, where), params
-    ).fetchone()[0]
+    )
     if newest is None:
         return f"no data for site {site} yet — run amber-home backfill" if site else NO_DATA
-    in_window = conn.execute(
+    in_window = scalar(conn, 
         sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} AND interval_start >= %(since)s AND interval_start < %(before)s)")
         .format(table, where),
         params,
-    ).fetchone()[0]
+    )
     if in_window:
         return (
             f"{raw} has rows for {days} but {aggregate} has none: the aggregates were not refreshed after "
@@ -610,7 +612,7 @@ def _command_word(statement: str) -> str:
 def database_message(exc: psycopg.Error, *, reader: bool = False) -> str:
     """One line for a database error: the server's own message, plus what it means here."""
     diag = getattr(exc, "diag", None)
-    primary = (diag.message_primary if diag else None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    primary = (diag.message_primary if diag else None) or first_line(exc)
     if isinstance(exc, errors.ReadOnlySqlTransaction):
         return f"{primary} — `amber-home query sql` only reads; change data with psql as the database owner"
     if isinstance(exc, errors.InsufficientPrivilege) and reader:

@@ -26,15 +26,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from amber.secret import redact_url
+from amber.secret import first_line, redact_url
 from loader import query
 from loader.aggregates import recorded_timezone
-from loader.connect import connect
 from loader.query import QueryError, Result
 from loader.table_format import Table, render
+from runtime.database import connect
 
 if TYPE_CHECKING:
-    from amber.config import Settings
+    from runtime.settings import Settings
 
 __all__ = ["DEFAULT_TIMEOUT_S", "MAX_TABLE_ROWS", "READER_ROLE", "REPORTS", "Request", "reader_conninfo", "run"]
 
@@ -128,7 +128,7 @@ REPORTS: dict[str, Callable[[psycopg.Connection, Request, Context], Result]] = {
 
 def run(request: Request, environ: Mapping[str, str]) -> int:
     """Run `request` against DATABASE_URL and print it to stdout; the exit status."""
-    from amber.config import load_settings_or_exit
+    from runtime.settings import load_settings_or_exit
 
     settings = load_settings_or_exit(environ)
     zone = settings.timezone
@@ -177,7 +177,7 @@ def _open(request: Request, settings: Settings, where: str) -> psycopg.Connectio
     try:
         return connect(url, application_name=APPLICATION_NAME, options=options)
     except psycopg.OperationalError as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         if as_reader:
             print(
                 f"error: cannot log in to {where} as {READER_ROLE}: {reason}; `sql` always runs as that role — "
@@ -263,7 +263,5 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-    except Exception:  # io.UnsupportedOperation (captured stdout in tests) and the like
+    except Exception:  # noqa: BLE001  OSError, ValueError, io.UnsupportedOperation (captured stdout in tests) and the like
         pass

@@ -72,8 +72,8 @@ __all__ = [
     "missing_runs",
     "nem_today",
     "plan_backfill",
-    "site_days",
     "settled_through",
+    "site_days",
     "stream_span",
     "window_is_final",
 ]

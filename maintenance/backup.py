@@ -27,26 +27,25 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from amber.secret import redact_url
+from amber.secret import Revealable, plain, redact_url
 from maintenance.manifest import Manifest, file_digest, manifest_path, table_lines, take_manifest
 from maintenance.postgres import (
     BackupError,
     Client,
-    Revealable,
     child_env,
     client_error,
     connect,
     find_client,
     libpq_target,
-    plain_url,
     require_major,
     server_version,
     stderr_lines,
 )
 from maintenance.tool import run_tool
+from runtime.database import scalar
 
 if TYPE_CHECKING:
-    from amber.config import Settings
+    from runtime.settings import Settings
 
 __all__ = ["BackupResult", "backup", "default_archive_name", "human_bytes", "run"]
 
@@ -80,7 +79,7 @@ def backup(
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> BackupResult:
     """Write a pg_dump custom-format archive of `url` to `output` and its manifest next to it."""
-    url = plain_url(url)
+    url = plain(url)
     where = redact_url(url)
     output = Path(output)
     sidecar = manifest_path(output)
@@ -95,7 +94,7 @@ def backup(
         conn.autocommit = False
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        snapshot = scalar(conn, "SELECT pg_export_snapshot()")
         manifest = take_manifest(conn)
         partial = output.with_name(output.name + ".partial")
         sidecar_partial = sidecar.with_name(sidecar.name + ".partial")

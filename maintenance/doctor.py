@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from runtime.database import scalar
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 
@@ -27,7 +29,7 @@ class Check:
 
 def check_settings(environ: Mapping[str, str]):
     """(Settings or None, checks)."""
-    from amber.config import ConfigError, Settings
+    from runtime.settings import ConfigError, Settings
 
     try:
         settings = Settings.from_env(environ)
@@ -37,9 +39,9 @@ def check_settings(environ: Mapping[str, str]):
 
 
 def check_api(settings, make_client: Callable) -> Check:
-    from amber.config import ConfigError
     from amber.errors import AmberAuthError, AmberError
-    from amber.factory import with_demo_key
+    from runtime.client import with_demo_key
+    from runtime.settings import ConfigError
 
     # The same key rule as the services (a simulator gets its demo key), so `docker compose exec
     # SERVICE amber-home doctor` checks what that service uses.
@@ -68,10 +70,9 @@ def check_api(settings, make_client: Callable) -> Check:
 def check_database(settings) -> list[Check]:
     import psycopg
 
-    from amber.secret import redact_url
-    from loader.connect import connect
+    from amber.secret import first_line, redact_url
     from loader.migrate import migration_status
-    from maintenance.postgres import first_line
+    from runtime.database import connect
 
     where = redact_url(settings.database_url.reveal())
     try:
@@ -79,7 +80,7 @@ def check_database(settings) -> list[Check]:
     except psycopg.Error as exc:
         return [Check("database", FAIL, f"cannot connect to {where}: {first_line(exc)}; check DATABASE_URL")]
     with conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
+        version = scalar(conn, "SHOW server_version")
         checks = [Check("database", OK, f"{where} (PostgreSQL {version})")]
         status = migration_status(conn)
         if status.timescaledb_version is None:
@@ -108,10 +109,10 @@ def check_database(settings) -> list[Check]:
 
 
 def check_jobs(conn) -> list[Check]:
-    """TimescaleDB's background jobs (loader.jobs.judge): a row per job that is not fine, else one row."""
+    """TimescaleDB's background jobs (exporter.jobs.judge): a row per job that is not fine, else one row."""
     import datetime as dt
 
-    from loader.jobs import judge, read_jobs
+    from exporter.jobs import judge, read_jobs
 
     jobs = read_jobs(conn)
     if not jobs:
@@ -137,7 +138,7 @@ def check_data(conn) -> Check:
 
 
 def run_checks(environ: Mapping[str, str], make_client: Callable | None = None) -> list[Check]:
-    from amber.factory import client_from_settings
+    from runtime.client import client_from_settings
 
     settings, checks = check_settings(environ)
     if settings is None:

@@ -31,6 +31,7 @@ from psycopg import sql
 from loader.aggregates import AGGREGATES, aggregate_kind_or_none
 from loader.migrate import timescaledb_extension
 from maintenance.postgres import BackupError, server_version
+from runtime.database import one_row, scalar
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -181,9 +182,9 @@ def _measure(conn: psycopg.Connection, relation: str, sum_columns: Sequence[str]
     select += [sql.SQL("sum({})").format(sql.Identifier(c)) for c in summed]
     if ranged:
         select += [sql.SQL("min(interval_start)"), sql.SQL("max(interval_start)")]
-    row = conn.execute(
-        sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(select), sql.Identifier("public", relation))
-    ).fetchone()
+    row = one_row(
+        conn, sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(select), sql.Identifier("public", relation))
+    )
     out: dict[str, Any] = {"rows": int(row[0]), "sums": {c: _numeric(v) for c, v in zip(summed, row[1:], strict=False)}}
     if ranged:
         first, last = row[1 + len(summed):]
@@ -194,7 +195,7 @@ def _measure(conn: psycopg.Connection, relation: str, sum_columns: Sequence[str]
 
 
 def _hypertables(conn: psycopg.Connection) -> list[str]:
-    if conn.execute("SELECT to_regclass('timescaledb_information.hypertables')").fetchone()[0] is None:
+    if scalar(conn, "SELECT to_regclass('timescaledb_information.hypertables')") is None:
         return []
     rows = conn.execute(
         "SELECT hypertable_name FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'"

@@ -23,26 +23,25 @@ import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from loader.connect import connect as connect_database
+from amber.secret import first_line
+from runtime.database import connect as connect_database
+from runtime.database import scalar
 
 __all__ = [
     "APPLICATION_NAME",
     "PG_BIN_VARIABLE",
     "BackupError",
     "Client",
-    "Revealable",
     "child_env",
     "client_error",
     "connect",
     "find_client",
-    "first_line",
     "libpq_target",
-    "plain_url",
     "require_major",
     "server_version",
     "stderr_lines",
@@ -55,10 +54,6 @@ _VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
 class BackupError(RuntimeError):
     """Backup or restore cannot go on; the message is one line saying what to do (no secrets)."""
-
-
-class Revealable(Protocol):
-    def reveal(self) -> str: ...
 
 
 # --- client programs ---------------------------------------------------------------------------------
@@ -158,15 +153,6 @@ def client_error(stderr: str, program: str) -> str:
 # --- connections ---------------------------------------------------------------------------------------
 
 
-def plain_url(url: str | Revealable) -> str:
-    return url if isinstance(url, str) else url.reveal()
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def connect(url: str, where: str, **kwargs: Any) -> psycopg.Connection:
     """A connection as APPLICATION_NAME; an unreachable server is a one-line BackupError naming `where`."""
     try:
@@ -181,6 +167,6 @@ def connect(url: str, where: str, **kwargs: Any) -> psycopg.Connection:
 
 def server_version(conn: psycopg.Connection) -> tuple[int, str]:
     """(major version, version as the server prints it, e.g. "17.2")."""
-    num = int(conn.execute("SHOW server_version_num").fetchone()[0])
-    version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    num = int(scalar(conn, "SHOW server_version_num"))
+    version = scalar(conn, "SHOW server_version").split()[0]
     return num // 10000, version

@@ -41,9 +41,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from amber.secret import redact_url
+from amber.secret import Revealable, first_line, plain, redact_url
 from loader.aggregates import refresh_aggregates
-from loader.connect import connect as connect_database
 from loader.migrate import apply_every_run, timescaledb_extension
 from maintenance.manifest import (
     Manifest,
@@ -57,22 +56,21 @@ from maintenance.postgres import (
     APPLICATION_NAME,
     BackupError,
     Client,
-    Revealable,
     child_env,
     client_error,
     connect,
     find_client,
-    first_line,
     libpq_target,
-    plain_url,
     require_major,
     server_version,
     stderr_lines,
 )
 from maintenance.tool import run_tool
+from runtime.database import connect as connect_database
+from runtime.database import scalar
 
 if TYPE_CHECKING:
-    from amber.config import Settings
+    from runtime.settings import Settings
 
 __all__ = ["RestoreResult", "restore", "run"]
 
@@ -111,7 +109,7 @@ def restore(
     """Restore `archive` into a new database, verify it against the archive's manifest, then swap it in
     for the database at `url`. Nothing touches the target before the archive restored and verified;
     any failure drops the new database and leaves the target as it was."""
-    url = plain_url(url)
+    url = plain(url)
     where = redact_url(url)
     archive = Path(archive)
     manifest = _checked_manifest(archive)
@@ -187,9 +185,9 @@ def _inspect_target(
         _refuse_other_sessions(conn)
         _require_extension_version(conn, manifest)
         relations = _user_relations(conn)
-        owner = conn.execute(
+        owner = scalar(conn, 
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
-        ).fetchone()[0]
+        )
         return _Target(database=conn.info.dbname, owner=owner, relations=relations)
 
 
@@ -244,10 +242,10 @@ def _require_extension_version(conn: psycopg.Connection, manifest: Manifest | No
     wanted = manifest.timescaledb_version if manifest is not None else None
     if wanted is None:
         return
-    available = conn.execute(
+    available = scalar(conn, 
         "SELECT EXISTS (SELECT FROM pg_available_extension_versions WHERE name = 'timescaledb' AND version = %s)",
         (wanted,),
-    ).fetchone()[0]
+    )
     if not available:
         raise BackupError(
             f"the backup was made with TimescaleDB {wanted}, which this server does not have: restore on a "

@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from maintenance.postgres import BackupError, first_line
+from amber.secret import first_line
+from maintenance.postgres import BackupError
 
 if TYPE_CHECKING:
-    from amber.config import Settings
+    from runtime.settings import Settings
 
 __all__ = ["run_tool"]
 
 
 def run_tool(verb: str, environ: Mapping[str, str], job: Callable[[Settings], int]) -> int:
-    from amber.config import load_settings_or_exit
-    from amber_home.logs import configure_logging
+    from runtime.logs import configure_logging
+    from runtime.settings import load_settings_or_exit
 
     settings = load_settings_or_exit(environ)
     configure_logging(settings.log_level)

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from amber.secret import Revealable, first_line, plain, redact_url
 
-__all__ = ["connect", "unreachable"]
+__all__ = ["connect", "one_row", "scalar", "unreachable"]
 
 
 def connect(
@@ -55,3 +55,16 @@ def unreachable(url: str | Revealable, exc: BaseException) -> str:
         f"cannot reach the database at {redact_url(plain(url))}: {first_line(exc)};"
         " check DATABASE_URL and that TimescaleDB is running"
     )
+
+
+def one_row(conn: psycopg.Connection[Any] | psycopg.Cursor[Any], query: Any, params: Any = None) -> tuple[Any, ...]:
+    """The one row `query` always returns (an aggregate, SHOW, a function call)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise psycopg.ProgrammingError("the statement returned no row where one was expected")
+    return row
+
+
+def scalar(conn: psycopg.Connection[Any] | psycopg.Cursor[Any], query: Any, params: Any = None) -> Any:
+    """The first column of the one row `query` returns (count(*), EXISTS, SHOW, to_regclass(...), …)."""
+    return one_row(conn, query, params)[0]

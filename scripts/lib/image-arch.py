@@ -13,7 +13,12 @@ import tarfile
 
 
 def main(arch: str) -> None:
-    source = tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read()))
+    with tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read())) as source, \
+            tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as out:
+        retag(source, out, arch)
+
+
+def retag(source: tarfile.TarFile, out: tarfile.TarFile, arch: str) -> None:
     members = {m.name: m for m in source.getmembers()}
     manifest = json.load(source.extractfile("manifest.json"))
     config_name = manifest[0]["Config"]
@@ -23,7 +28,6 @@ def main(arch: str) -> None:
     new_name = hashlib.sha256(new_config).hexdigest() + ".json"
     manifest[0]["Config"] = new_name
     manifest[0]["RepoTags"] = [tag.removesuffix(".amd64") for tag in manifest[0]["RepoTags"]]
-    out = tarfile.open(fileobj=sys.stdout.buffer, mode="w|")
     for name, member in members.items():
         if name in ("manifest.json", config_name, "repositories"):
             continue
@@ -32,8 +36,6 @@ def main(arch: str) -> None:
         info = tarfile.TarInfo(name)
         info.size = len(data)
         out.addfile(info, io.BytesIO(data))
-    out.close()
-
 
 if __name__ == "__main__":
     main(sys.argv[1])

@@ -11,10 +11,10 @@ import time
 
 import psycopg
 
-from amber_home.doctor import check_jobs
 from exporter.db_metrics import read_job_statuses
 from exporter.jobs import STALE_SCHEDULES, Job, judge, read_jobs
 from loader.migrate import migrate
+from maintenance.doctor import check_jobs
 
 NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)

@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 
 from tests.grafana.dashboards import (
+    CONTAINER_DASHBOARDS,
     DASHBOARDS,
     GRAFANA,
     POSTGRES_TYPE,
@@ -31,7 +32,6 @@ from tests.grafana.dashboards import (
     SCHEMA,
     dashboard_providers,
     dashboards,
-    CONTAINER_DASHBOARDS,
     load_yaml,
     panels,
     provider_directory,

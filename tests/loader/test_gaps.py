@@ -15,12 +15,12 @@ from loader.gaps import (
     HEAL_GRACE,
     PRICES,
     USAGE,
+    Gap,
     date_windows,
     expected_series,
-    nem_windows,
-    Gap,
     find_gaps,
     heal,
+    nem_windows,
     site_is_open,
 )
 from tests.loader.test_follow import (  # noqa: F401  (make_world is a fixture)

@@ -287,7 +287,7 @@ def test_prices_all_channels_csv_and_unknown_channel_notice(seeded, capsys):
 
 
 def test_prices_table_hours_are_local(seeded, capsys):
-    code, out, err = run(capsys, seeded, "prices", "1", "--until", "2025-04-05", "--site", S2)
+    _code, out, _err = run(capsys, seeded, "prices", "1", "--until", "2025-04-05", "--site", S2)
     lines = out.splitlines()
     assert lines[0].startswith("Price by hour of day, general, 2025-04-05 (Australia/Sydney)")
     assert lines[1].split()[:2] == ["Hour", "Avg"]
@@ -369,7 +369,7 @@ def test_window_without_data_names_the_newest_day(seeded, capsys):
 
 def test_unrefreshed_aggregates_are_named(db, capsys):
     seed(db, refresh=False)
-    code, out, err = run(capsys, db, "usage", "3", "--until", str(LAST))
+    code, _out, err = run(capsys, db, "usage", "3", "--until", str(LAST))
     assert code == 0
     assert "usage has rows for 2025-04-06 to 2025-04-08 but cost_daily has none" in err
 
@@ -419,9 +419,9 @@ def test_sql_select_in_every_format(seeded, capsys):
     total = sum(u[9] for u in USAGE if u[0] == S1)
     records, _ = run_json(capsys, seeded, "sql", statement)
     assert records == [{"site_id": S1, "cents": total, "n": sum(1 for u in USAGE if u[0] == S1)}]
-    code, out, _ = run(capsys, seeded, "sql", statement, "--format", "csv")
+    _code, out, _ = run(capsys, seeded, "sql", statement, "--format", "csv")
     assert list(csv.reader(io.StringIO(out))) == [["site_id", "cents", "n"], [S1, format(total, "f"), str(records[0]["n"])]]
-    code, out, _ = run(capsys, seeded, "sql", statement)
+    _code, out, _ = run(capsys, seeded, "sql", statement)
     assert out.splitlines()[0].split() == ["site_id", "cents", "n"] and out.rstrip().endswith("(1 row)")
     # Session time zone is AMBER_TIMEZONE; duplicate names stay distinct keys; jsonb nests.
     records, _ = run_json(capsys, seeded, "sql", "SELECT 1 AS a, 2 AS a, '2025-04-06 03:00Z'::timestamptz AS t,"
@@ -463,10 +463,10 @@ def test_sql_refuses_writes_and_changes_nothing(seeded, capsys, statement):
 
 
 def test_sql_write_refusal_says_read_only(seeded, capsys):
-    code, _, err = run(capsys, seeded, "sql", "DELETE FROM usage")
+    _code, _, err = run(capsys, seeded, "sql", "DELETE FROM usage")
     assert err == ("error: cannot execute DELETE in a read-only transaction — `amber-home query sql` only reads;"
                    " change data with psql as the database owner\n")
-    code, _, err = run(capsys, seeded, "sql", "SELECT 1; DELETE FROM usage")
+    _code, _, err = run(capsys, seeded, "sql", "SELECT 1; DELETE FROM usage")
     assert err == "error: `amber-home query sql` runs one statement at a time; run each separately\n"
 
 
@@ -481,7 +481,7 @@ def test_sql_statement_from_stdin_and_non_row_statements(seeded, capsys, monkeyp
     monkeypatch.setattr(sys, "stdin", io.StringIO("SELECT count(*) AS n FROM sites\n"))
     records, _ = run_json(capsys, seeded, "sql", "-")
     assert records == [{"n": 2}]
-    code, out, err = run(capsys, seeded, "sql", "SET work_mem = '8MB'")
+    code, out, _err = run(capsys, seeded, "sql", "SET work_mem = '8MB'")
     assert (code, out) == (0, "SET\n")
 
 
@@ -517,8 +517,8 @@ ATTACKS = [
     "COPY prices TO '/tmp/amber-query-was-here'",
     "SELECT pg_read_file('/etc/passwd')",
     "SELECT set_config('role', 'none', false), pg_read_file('/etc/passwd')",
-    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-    " AND usesysid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)",
+    ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+    " AND usesysid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)"),
     "LOCK TABLE prices IN ACCESS EXCLUSIVE MODE",
     "SELECT lo_from_bytea(0, 'x')",
     "SELECT pg_advisory_xact_lock(42)",

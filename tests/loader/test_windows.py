@@ -11,7 +11,6 @@ import pytest
 from amber.client import MAX_RANGE_DAYS
 from amber.models import Channel, Site
 from loader.windows import (
-    site_days,
     PRICES,
     USAGE,
     Window,
@@ -21,6 +20,7 @@ from loader.windows import (
     nem_today,
     plan_backfill,
     settled_through,
+    site_days,
     stream_span,
     window_is_final,
 )

@@ -103,9 +103,9 @@ def test_every_problem_is_reported_together() -> None:
     lines = str(error).splitlines()
     assert lines[0] == "Invalid configuration (3 problems):"
     assert len(lines) == 4 and len(error.problems) == 3
-    assert any(l.startswith("  - AMBER_TIMEZONE='Mars/Olympus_Mons': ") for l in lines)
-    assert any(l.startswith("  - LOG_LEVEL='LOUD': must be one of DEBUG") for l in lines)
-    assert any(l.startswith("  - EXPORTER_PORT='0': ") and "1 to 65535" in l for l in lines)
+    assert any(line.startswith("  - AMBER_TIMEZONE='Mars/Olympus_Mons': ") for line in lines)
+    assert any(line.startswith("  - LOG_LEVEL='LOUD': must be one of DEBUG") for line in lines)
+    assert any(line.startswith("  - EXPORTER_PORT='0': ") and "1 to 65535" in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 
-from maintenance.doctor import check_jobs  # noqa: F401  tests/loader/test_jobs.py's import until it names maintenance
-
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     parser = argparse.ArgumentParser(prog="amber-home doctor", description=__doc__.split("\n\n")[0])
