@@ -12,11 +12,12 @@ import psycopg
 import pytest
 
 from amber.client import AmberClient
+from amber.nemtime import nem_today
 from amber.ratelimit import RateBudget
 from loader.backfill import BackfillError, RetryPolicy, prepare_backfill, run_backfill
 from loader.migrate import migrate
 from loader.progress import LogProgress
-from loader.windows import PRICES, USAGE, minimum_requests, nem_today, stream_span
+from loader.windows import PRICES, USAGE, minimum_requests, stream_span
 from simulator import SimulatorConfig, SimulatorServer
 
 UTC = dt.UTC

@@ -17,10 +17,10 @@ import pytest
 
 from amber.client import AmberClient
 from amber.errors import AmberAuthError
+from amber.nemtime import floor_time
 from amber.ratelimit import RateBudget
 from loader.follow import Follower, FollowOptions
 from loader.migrate import migrate
-from loader.schedule import floor_time
 from simulator import SimulatorConfig, SimulatorServer
 from tests.loader.test_follow import (  # noqa: F401  (make_world is a fixture)
     API_KEY,

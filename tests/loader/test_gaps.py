@@ -15,13 +15,12 @@ from loader.gaps import (
     HEAL_GRACE,
     PRICES,
     USAGE,
+    Gap,
     date_windows,
     expected_series,
-    nem_windows,
-    Gap,
     find_gaps,
     heal,
-    site_is_open,
+    nem_windows,
 )
 from tests.loader.test_follow import (  # noqa: F401  (make_world is a fixture)
     World,
@@ -138,15 +137,6 @@ def test_thirty_minute_sites_and_unknown_lengths_expect_thirty_minute_prices():
     for minutes in (30, None):
         series = expected_series([make_site(minutes=minutes)], now=NOW, days=1, streams=(PRICES,))
         assert {s.step_minutes for s in series} == {30}
-
-
-def test_site_is_open():
-    today = D(2025, 1, 15)
-    assert site_is_open(make_site(), today)
-    assert not site_is_open(make_site(status="closed", closed_on=D(2025, 1, 15)), today)
-    assert not site_is_open(make_site(status="pending", active_from=None), today)
-    assert not site_is_open(make_site(active_from=D(2025, 1, 16)), today)
-    assert site_is_open(make_site(closed_on=D(2025, 1, 20)), today)  # closing later
 
 
 # == against TimescaleDB and the simulator =================================================================

@@ -7,15 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from amber.nemtime import floor_time, nem_date, nem_midnight
 from loader.schedule import (
     FINAL_DELAY,
     MAX_REPOLLS,
     REPOLL_EVERY,
     backoff,
-    floor_time,
     last_slot,
-    nem_date,
-    nem_midnight,
     next_repoll,
     next_slot,
 )

@@ -10,17 +10,17 @@ import pytest
 
 from amber.client import MAX_RANGE_DAYS
 from amber.models import Channel, Site
+from amber.nemtime import nem_today
 from loader.windows import (
-    site_days,
     PRICES,
     USAGE,
     Window,
     chunk,
     minimum_requests,
     missing_runs,
-    nem_today,
     plan_backfill,
     settled_through,
+    site_days,
     stream_span,
     window_is_final,
 )
