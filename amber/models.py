@@ -97,6 +97,17 @@ class Site:
         `interval_length` and `raw` but never asked for)."""
         return self.interval_length if self.interval_length in RESOLUTIONS else DEFAULT_INTERVAL_MINUTES
 
+    def supplied(self, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
+        """The part of the dates first..last (inclusive) within the site's supply period, activeFrom to
+        closedOn (its last day of supply), both included; None when they do not meet, or when supply
+        has not begun (pending, or no activeFrom): there is no usage, and no price of its own, outside it."""
+        if self.status == "pending" or self.active_from is None:
+            return None
+        first = max(first, self.active_from)
+        if self.closed_on is not None:
+            last = min(last, self.closed_on)
+        return (first, last) if first <= last else None
+
     def is_live(self, today: dt.date) -> bool:
         """Whether Amber supplies the site on NEM date `today`, so that its current price is the one it
         pays: polled live by the loader and the exporter alike.

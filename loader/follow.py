@@ -315,15 +315,9 @@ def usage_windows(sites: Iterable[Site], *, today: dt.date, days: int) -> list[t
     within each site's supply period, at most 7 days each."""
     out = []
     for site in sites:
-        if site.active_from is None or site.status == "pending":
-            continue
-        first = max(today - dt.timedelta(days=days), site.active_from)
-        last = today - dt.timedelta(days=1)
-        if site.closed_on is not None:
-            last = min(last, site.closed_on)
-        if first > last:
-            continue
-        out += [(site.id, a, b) for a, b in date_windows(day_range(first, last), max_days=MAX_RANGE_DAYS)]
+        span = site.supplied(today - dt.timedelta(days=days), today - dt.timedelta(days=1))
+        if span is not None:
+            out += [(site.id, a, b) for a, b in date_windows(day_range(*span), max_days=MAX_RANGE_DAYS)]
     return out
 
 

@@ -112,27 +112,23 @@ def expected_series(
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     today = nem_today(now)
-    window_first = nem_midnight(today - dt.timedelta(days=days))
+    first_day = today - dt.timedelta(days=days)
     if since is not None:
-        window_first = max(window_first, nem_midnight(since))
+        first_day = max(first_day, since)
     out: list[Series] = []
     for site in sites:
-        if site.active_from is None or site.status == "pending":
+        span = site.supplied(first_day, today)
+        if span is None:
             continue
-        first = max(window_first, nem_midnight(site.active_from))
-        supply_end = nem_midnight(site.closed_on) + DAY if site.closed_on is not None else None
+        first, supply_end = nem_midnight(span[0]), nem_midnight(span[1]) + DAY
         if PRICES in streams:
             minutes = site.interval_minutes
-            stop = now - grace
-            if supply_end is not None:
-                stop = min(stop, supply_end)
+            stop = min(now - grace, supply_end)
             if stop > first:
                 for channel_type in dict.fromkeys(c.type for c in site.channels):
                     out.append(Series(site.id, PRICES, channel_type, minutes, first, stop))
         if USAGE in streams:
-            stop = nem_midnight(today)  # usage for today is empty by design
-            if supply_end is not None:
-                stop = min(stop, supply_end)
+            stop = min(nem_midnight(today), supply_end)  # usage for today is empty by design
             if stop > first:
                 for channel in site.channels:
                     out.append(Series(site.id, USAGE, channel.identifier, usage_resolution, first, stop))

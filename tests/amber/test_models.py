@@ -73,3 +73,19 @@ def test_a_site_starts_being_live_on_its_active_from_day():
 def test_an_unknown_status_is_live_within_its_supply_period():
     assert make_site(status="suspended").is_live(TODAY)
     assert not make_site(status="suspended", closed_on=TODAY - dt.timedelta(days=1)).is_live(TODAY)
+
+
+# -- supply period --------------------------------------------------------------------------------------
+
+
+def test_supplied_clips_dates_to_active_from_through_closed_on():
+    site = make_site(active_from=D(2025, 1, 10), closed_on=D(2025, 1, 20))
+    assert site.supplied(D(2025, 1, 1), D(2025, 1, 31)) == (D(2025, 1, 10), D(2025, 1, 20))
+    assert site.supplied(D(2025, 1, 12), D(2025, 1, 14)) == (D(2025, 1, 12), D(2025, 1, 14))
+    assert site.supplied(D(2025, 1, 21), D(2025, 1, 31)) is None
+    assert make_site().supplied(TODAY, TODAY) == (TODAY, TODAY)
+
+
+def test_no_supply_before_it_began():
+    assert make_site(active_from=None).supplied(D(2025, 1, 1), TODAY) is None
+    assert make_site(status="pending").supplied(D(2025, 1, 1), TODAY) is None
