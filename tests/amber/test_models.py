@@ -14,16 +14,19 @@ LONG_AGO = D(2024, 1, 1)
 
 
 def make_site(
+    site_id: str = "SITE1",
     *,
     minutes: int | None = 5,
     active_from: dt.date | None = LONG_AGO,
     closed_on: dt.date | None = None,
     status: str = "active",
+    channels: tuple[tuple[str, str], ...] = (("E1", "general"), ("E2", "controlledLoad"), ("B1", "feedIn")),
 ) -> Site:
+    """A Site as parse_sites would build it (also the loader tests' site)."""
     return Site(
-        id="SITE1",
+        id=site_id,
         nmi="4100000000",
-        channels=(Channel("E1", "general", None),),
+        channels=tuple(Channel(i, t, None) for i, t in channels),
         network="Ausgrid",
         status=status,
         active_from=active_from,
