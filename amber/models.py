@@ -40,6 +40,7 @@ SITE_STATUSES = frozenset({"pending", "active", "closed"})
 
 # Query-side limits (checked by the client before sending).
 RESOLUTIONS = frozenset({5, 30})
+DEFAULT_INTERVAL_MINUTES = 30  # a site's interval length when Amber does not say, and the API's default resolution
 STATES = frozenset({"nsw", "vic", "qld", "sa"})
 
 
@@ -88,6 +89,39 @@ class Site:
     closed_on: dt.date | None
     interval_length: int | None  # minutes (5 or 30); absent on older API responses
     raw: dict = field(compare=False, repr=False)
+
+    @property
+    def interval_minutes(self) -> int:
+        """The site's interval length in minutes: `interval_length` when it is one Amber serves (5 or
+        30), else Amber's default, 30 (absent on older API responses; an unknown value is kept in
+        `interval_length` and `raw` but never asked for)."""
+        return self.interval_length if self.interval_length in RESOLUTIONS else DEFAULT_INTERVAL_MINUTES
+
+    def supplied(self, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
+        """The part of the dates first..last (inclusive) within the site's supply period, activeFrom to
+        closedOn (its last day of supply), both included; None when they do not meet, or when supply
+        has not begun (pending, or no activeFrom): there is no usage, and no price of its own, outside it."""
+        if self.status == "pending" or self.active_from is None:
+            return None
+        first = max(first, self.active_from)
+        if self.closed_on is not None:
+            last = min(last, self.closed_on)
+        return (first, last) if first <= last else None
+
+    def is_live(self, today: dt.date) -> bool:
+        """Whether Amber supplies the site on NEM date `today`, so that its current price is the one it
+        pays: polled live by the loader and the exporter alike.
+
+        Live: status "active", supply started (activeFrom on or before today) and not ended (closedOn,
+        the last day of supply, not before today: a site closing later today is still live today).
+        Not live: "pending" (the transfer has not happened: its prices are not the site's yet, whatever
+        /prices answers), activeFrom missing or still ahead, "closed", closedOn passed. A status Amber
+        adds later counts as live only within activeFrom..closedOn, like "active"."""
+        if self.status in ("pending", "closed"):
+            return False
+        if self.active_from is None or self.active_from > today:
+            return False
+        return self.closed_on is None or self.closed_on >= today
 
 
 @dataclass(frozen=True, slots=True)

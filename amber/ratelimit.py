@@ -8,6 +8,15 @@ Amber allows about 50 requests per 5 minutes per account and says so in `RateLim
   other processes on the same account (the loader and the exporter share one key).
 `acquire()` sleeps until a request would be accepted instead of spending one on a 429, and can keep
 `reserve` requests back for the other process. Clock and sleeper are injected so tests never sleep.
+
+The one policy every caller asks (the backfill, the follow loop, the exporter):
+    usable_reserve(share) -> int          the part of EXPORTER_REQUEST_SHARE a writer can keep back
+    can_spare(remaining, keep) -> bool    an optional request fits (pure: for planners holding a count)
+    budget.can_spare(keep=None) -> bool   ... on the live budget: not blocked by a 429, more than `keep` left
+    budget.rate_limit_wait(hint) -> float seconds to pause after a request gave up on a 429
+    budget.reset_in / budget.blocked_for  seconds, on the budget's own clock, for progress and metrics
+    SlidingWindow(window)                 events in the last `window` seconds (the budget's own count,
+                                          and the exporter's count of its optional requests)
 """
 
 from __future__ import annotations
@@ -25,6 +34,44 @@ DEFAULT_LIMIT = 50
 DEFAULT_WINDOW = 300.0
 # A reset further away than this is more likely an epoch timestamp or a server bug than a real wait.
 MAX_WAIT = 3600.0
+
+
+def usable_reserve(share: int, limit: int = DEFAULT_LIMIT) -> int:
+    """The requests a writer keeps back for the exporter: `share`, but never the whole `limit` (the
+    writer keeps one request per window for itself)."""
+    return min(share, limit - 1)
+
+
+def can_spare(remaining: int | None, keep: int) -> bool:
+    """Whether an optional request (a re-poll, a retry) fits: more than `keep` requests are left in the
+    account's window; an unknown count (None) fits."""
+    return remaining is None or remaining > keep
+
+
+class SlidingWindow:
+    """Times of events in the last `window` seconds of a caller's clock. Not thread-safe on its own."""
+
+    def __init__(self, window: float) -> None:
+        self.window = float(window)
+        self._times: deque[float] = deque()
+
+    def expire(self, now: float) -> None:
+        while self._times and self._times[0] + self.window <= now:
+            self._times.popleft()
+
+    def count(self, now: float) -> int:
+        """Events within the window ending at `now`."""
+        self.expire(now)
+        return len(self._times)
+
+    def add(self, now: float) -> None:
+        self._times.append(now)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def __getitem__(self, index: int) -> float:
+        return self._times[index]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +160,7 @@ class RateBudget:
         self._clock = clock
         self._sleeper = sleeper
         self._lock = threading.Lock()
-        self._sent: deque[float] = deque()  # clock() of each request in the current window
+        self._sent = SlidingWindow(window)  # clock() of each request in the current window
         self._requests_sent = 0
         self._remaining: int | None = None  # server's count, minus what we sent since
         self._reset_at: float | None = None
@@ -138,7 +185,7 @@ class RateBudget:
                 now = self._clock()
                 wait = self._wait_needed(now, keep)
                 if wait <= 0:
-                    self._sent.append(now)
+                    self._sent.add(now)
                     self._requests_sent += 1
                     if self._remaining is not None:
                         self._remaining -= 1
@@ -148,8 +195,7 @@ class RateBudget:
             waited += wait
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0] + self._window <= now:
-            self._sent.popleft()
+        self._sent.expire(now)
         if self._reset_at is not None and now >= self._reset_at:
             self._remaining = self._reset_at = None
         if self._blocked_until is not None and now >= self._blocked_until:
@@ -179,7 +225,7 @@ class RateBudget:
             elif headers.limit is not None and headers.limit >= 1:
                 self._limit = headers.limit
             if headers.policy_window is not None and headers.policy_window > 0:
-                self._window = headers.policy_window
+                self._window = self._sent.window = headers.policy_window
             if headers.remaining is not None:
                 self._remaining = headers.remaining
                 reset = headers.reset_seconds if headers.reset_seconds is not None else self._window
@@ -195,6 +241,18 @@ class RateBudget:
             until = self._clock() + wait
             self._blocked_until = max(until, self._blocked_until or until)
         return wait
+
+    # -- the policy callers ask -----------------------------------------------------------------------
+
+    def can_spare(self, keep: int | None = None) -> bool:
+        """Whether an optional request fits now without waiting: no 429 blocks sending and more than
+        `keep` (default: the reserve) requests are left."""
+        return self.blocked_until is None and can_spare(self.remaining, self._reserve if keep is None else keep)
+
+    def rate_limit_wait(self, hint: float | None) -> float:
+        """Seconds to pause after a request gave up on a 429: the server's hint
+        (AmberRateLimitedError.wait_seconds), else one window, as `rate_limited()` blocks."""
+        return min(hint, MAX_WAIT) if hint is not None else self._window
 
     # -- read-only state for metrics ----------------------------------------------------------------
 
@@ -234,6 +292,23 @@ class RateBudget:
         with self._lock:
             self._read()
             return self._blocked_until
+
+    def _seconds_to(self, name: str) -> float | None:
+        with self._lock:
+            now = self._clock()
+            self._expire(now)
+            until = getattr(self, name)
+            return None if until is None else max(0.0, until - now)
+
+    @property
+    def reset_in(self) -> float | None:
+        """Seconds until the server's remaining count resets, if it told us."""
+        return self._seconds_to("_reset_at")
+
+    @property
+    def blocked_for(self) -> float | None:
+        """Seconds a 429 still blocks sending, if any."""
+        return self._seconds_to("_blocked_until")
 
     @property
     def requests_sent(self) -> int:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import psycopg
 
 from amber.client import AmberClient
+from amber.nemtime import NEM_TZ
 from amber.ratelimit import RateBudget
 from bench.machine import machine
 from loader.backfill import run_backfill
@@ -54,7 +55,7 @@ from loader.windows import minimum_requests
 __all__ = ["main", "scratch_databases", "simulator_process"]
 
 API_KEY = "bench-key"
-NEM = dt.timezone(dt.timedelta(hours=10))
+NEM = NEM_TZ
 FROZEN_AT = dt.datetime(2025, 6, 30, 12, 7, 30, tzinfo=NEM)
 
 

@@ -39,6 +39,7 @@ import psycopg
 from psycopg.types.json import set_json_dumps
 
 from amber.models import PriceInterval, Usage
+from amber.nemtime import NEM_TZ
 from amber.parse import parse_price_intervals, parse_usage
 from bench.database import bench_database
 from bench.machine import machine
@@ -47,7 +48,7 @@ from loader.db import _NUMERIC, PRICES, USAGE, _compact_json, _stage_type, write
 from loader.migrate import migrate
 
 SITE_ID = "01BENCHSITE000000000000000"
-NEM = dt.timezone(dt.timedelta(hours=10))
+NEM = NEM_TZ
 START = dt.datetime(2024, 7, 1, tzinfo=NEM).astimezone(dt.UTC)  # midnight NEM time
 STEP = dt.timedelta(minutes=5)
 WINDOW_DAYS = 7

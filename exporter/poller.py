@@ -5,17 +5,19 @@
     poller.run_forever(stop_event)         # production: poll_once, then wait on the event until next_wake
 
 Schedule
-    - /sites at start and every SITES_EVERY (3 h). Closed sites, and sites not in AMBER_SITE_ID when it is
-      set, are described (amber_site_info) but not polled.
-    - A *round* BOUNDARY_OFFSET (5 s) after every 5-minute boundary: per polled site
+    - /sites at start and every SITES_EVERY (3 h). Sites that are not live (Site.is_live: pending, not yet
+      active, closed), and sites not in AMBER_SITE_ID when it is set, are described (amber_site_info) but
+      not polled.
+    - A *round* BOUNDARY_OFFSET (5 s) after every 5-minute boundary (amber.polling.DISPLAY, which says why
+      the exporter polls earlier than the loader): per polled site
       /sites/{id}/prices/current with previous=1 and next = 24 h of intervals at the site's resolution
       (288 at 5 min, 48 at 30 min: the metrics' headline needs 12 h, MQTT's forecast attribute 24 h); then /state/{state}/renewables/current once per state of those sites.
       30-minute sites are polled every 5 minutes too: Amber recomputes their current price and forecast
       at every 5-minute dispatch, and one schedule keeps this simple.
     - Estimate re-polls: while a site's current interval is still an estimate, poll that site again every
       REPOLL_EVERY (45 s), at most MAX_REPOLLS (3) times per interval. For 30-minute sites only in the
-      interval's last 5 minutes, when the final dispatch price can settle it; before that it stays an
-      estimate however often we ask.
+      interval's last 5 minutes, when the final dispatch price can settle it (amber.polling.can_settle);
+      before that it stays an estimate however often we ask.
     - After a failed round, retry every RETRY_EVERY (60 s) until the next boundary.
     - The database (when configured), every DB_EVERY (60 s), after the API work.
 
@@ -23,7 +25,7 @@ Request budget (Amber: about 50 requests per 5 minutes per account, shared with 
     Scheduled requests per 5-minute window: E = sites + states (one round); +1 every 3 h for /sites.
     Extra requests (re-polls and retries) are allowed only while extras in the last 5 minutes stay below
     `request_share` - E (EXPORTER_REQUEST_SHARE, default 12), and only while the account has more than a
-    fifth of its window left (RateLimit-Remaining). So the exporter sends at most max(E, share) + 1
+    fifth of its window left (RateLimit-Remaining); amber.ratelimit decides both. So the exporter sends at most max(E, share) + 1
     requests per 5 minutes: for one site, 2 scheduled + up to 3 re-polls = 5 of 50 in practice, 12 at
     most; the loader should keep `share` requests in reserve (RateBudget.acquire(reserve=12)).
     Nothing waits for the budget: when the account is rate limited (a 429 blocks the budget) or has no
@@ -36,22 +38,23 @@ database are secondary and only logged. Exceptions never escape poll_once: the t
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from amber import nemtime
 from amber.advisor import Load
 from amber.client import AmberClient
 from amber.errors import AmberAuthError, AmberError
 from amber.models import STATES, Site
+from amber.polling import DISPLAY, can_settle
+from amber.ratelimit import DEFAULT_WINDOW, SlidingWindow
 from exporter.snapshot import (
-    DEFAULT_RESOLUTION,
     ChannelView,
     DatabaseFacts,
     GridRenewables,
@@ -67,25 +70,26 @@ from exporter.snapshot import (
 
 logger = logging.getLogger(__name__)
 
-WINDOW = 300.0  # seconds: Amber's rate-limit window, and the 5-minute dispatch interval
-BOUNDARY_OFFSET = 5.0  # seconds after each boundary: Amber publishes the new interval within a few seconds
-REPOLL_EVERY = 45.0
-MAX_REPOLLS = 3
+WINDOW = DEFAULT_WINDOW  # seconds: Amber's rate-limit window
+BOUNDARY_OFFSET = DISPLAY.delay.total_seconds()  # after each boundary: the new interval is out within seconds
+REPOLL_EVERY = DISPLAY.repoll_every.total_seconds()
+MAX_REPOLLS = DISPLAY.max_repolls
 RETRY_EVERY = 60.0
 SITES_EVERY = 3 * 3600.0
 DB_EVERY = 60.0
 FORECAST_HOURS = 24
 MIN_REMAINING_FRACTION = 0.2  # extras only while the account has more than this share of its window left
 DEFAULT_REQUEST_SHARE = 12
+DEFAULT_ZONE = ZoneInfo("Australia/Sydney")  # AMBER_TIMEZONE's default
 
 
 class DatabaseReader(Protocol):
     def read(self, now: float) -> DatabaseFacts: ...
 
 
-def next_boundary(now: float, *, step: float = WINDOW, offset: float = BOUNDARY_OFFSET) -> float:
-    """The first `offset`-past-a-boundary moment strictly after `now`."""
-    return math.floor((now - offset) / step) * step + step + offset
+def next_boundary(now: float) -> float:
+    """The first round strictly after `now`: BOUNDARY_OFFSET past a 5-minute dispatch boundary."""
+    return nemtime.next_boundary(now, offset=BOUNDARY_OFFSET)
 
 
 def forecast_count(resolution: int) -> int:
@@ -103,7 +107,7 @@ class Poller:
         request_share: int = DEFAULT_REQUEST_SHARE,
         database: DatabaseReader | None = None,
         loads: Sequence[Load] = (),
-        zone: ZoneInfo = ZoneInfo("Australia/Sydney"),
+        zone: ZoneInfo = DEFAULT_ZONE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
@@ -124,7 +128,7 @@ class Poller:
         self._repolls: dict[str, tuple[float, int]] = {}  # site id -> (due, re-polls done this interval)
         self._db_due = 0.0
         self._db_failing = False
-        self._extras: deque[float] = deque()  # times of extra requests in the last WINDOW
+        self._extras = SlidingWindow(WINDOW)  # times of extra requests in the last WINDOW
         self._site_ok: dict[str, bool] = {}
         self._warned: set[str] = set()
         self.counts = {"scheduled": 0, "extra": 0, "skipped": 0}  # requests let through or skipped
@@ -186,7 +190,8 @@ class Poller:
                 self._record(now, None, exc, "sites")
             return
         self._sites_due, self._sites_retrying = now + SITES_EVERY, False
-        entries = tuple(self._entry(site) for site in sites)
+        today = nemtime.nem_today(dt.datetime.fromtimestamp(now, dt.UTC))
+        entries = tuple(self._entry(site, today) for site in sites)
         if self._site_ids:
             missing = sorted(set(self._site_ids) - {s.id for s in sites})
             if missing:
@@ -194,7 +199,7 @@ class Poller:
                                 ", ".join(missing))  # fmt: skip
         polled = {e.site.id for e in entries if e.polled}
         if not polled:
-            self._warn_once("no-sites", "no site to poll: the API key sees %d site(s), none open%s", len(sites),
+            self._warn_once("no-sites", "no site to poll: the API key sees %d site(s), none live%s", len(sites),
                             " and in AMBER_SITE_ID" if self._site_ids else "")  # fmt: skip
         self._site_ok = {k: v for k, v in self._site_ok.items() if k in polled}
         polled_entries = [e for e in entries if e.polled]
@@ -207,7 +212,7 @@ class Poller:
             s, sites=entries, prices=frozen_map((k, v) for k, v in s.prices.items() if k in polled),
         ))  # fmt: skip
 
-    def _entry(self, site: Site) -> SiteEntry:
+    def _entry(self, site: Site, today: dt.date) -> SiteEntry:
         state = state_for_site(site.network, site.nmi)
         if state is None:
             self._warn_once(f"state:{site.id}", "site %s: cannot tell its state from network %r or its NMI; "
@@ -215,8 +220,8 @@ class Poller:
         elif state not in STATES:
             self._warn_once(f"state:{site.id}", "site %s is in %s, for which Amber publishes no grid renewables",
                             site.id, state)  # fmt: skip
-        polled = site.id in self._site_ids if self._site_ids else site.status != "closed"
-        return SiteEntry(site, state, site.interval_length or DEFAULT_RESOLUTION, polled)
+        polled = (not self._site_ids or site.id in self._site_ids) and site.is_live(today)
+        return SiteEntry(site, state, site.interval_minutes, polled)
 
     def _polled(self) -> list[SiteEntry]:
         return [e for e in self._store.get().sites if e.polled]
@@ -288,7 +293,7 @@ class Poller:
         if not estimating or done >= MAX_REPOLLS:
             return
         end = min(estimating)
-        if entry.resolution > 5 and end - now > WINDOW:
+        if not can_settle(end, now):
             return  # a 30-minute interval can settle only in its last 5 minutes
         due = now + REPOLL_EVERY
         if due < end + BOUNDARY_OFFSET:  # else the boundary round comes first
@@ -312,18 +317,16 @@ class Poller:
     def _may_send(self, now: float, *, extra: bool) -> bool:
         """Whether one more request fits now; counts it when it does. Never waits."""
         budget = self._client.budget
-        if budget.blocked_until is not None or budget.remaining < 1:
+        if not budget.can_spare(0):
             return self._skip("the account is rate limited or out of requests until its window resets")
         if extra:
-            while self._extras and self._extras[0] <= now - WINDOW:
-                self._extras.popleft()
             polled = self._polled()
             scheduled = len(polled) + len(self._states(polled))
-            if len(self._extras) >= self._share - scheduled:
+            if self._extras.count(now) >= self._share - scheduled:
                 return self._skip(f"the exporter's request share ({self._share} per 5 min) is used up")
-            if budget.remaining <= budget.limit * MIN_REMAINING_FRACTION:
+            if not budget.can_spare(int(budget.limit * MIN_REMAINING_FRACTION)):
                 return self._skip("the account's budget is low; leaving it to the loader")
-            self._extras.append(now)
+            self._extras.add(now)
         self.counts["extra" if extra else "scheduled"] += 1
         return True
 
@@ -340,7 +343,7 @@ class Poller:
         self._db_due = now + DB_EVERY
         try:
             facts = self._database.read(now)
-        except Exception as exc:  # optional: log, keep the last facts until they go stale
+        except Exception as exc:  # noqa: BLE001  optional: log, keep the last facts until they go stale
             if not self._db_failing:
                 logger.warning("reading the database for metrics failed (%s: %s); retrying every %.0f s",
                                type(exc).__name__, exc, DB_EVERY)  # fmt: skip

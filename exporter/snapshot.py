@@ -26,7 +26,6 @@ from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, FORECAST_INTERVAL, P
 # Forecast headline horizons, measured from the end of the current interval.
 HORIZONS: tuple[tuple[str, int], ...] = (("1h", 3600), ("4h", 4 * 3600), ("12h", 12 * 3600))
 NEXT_SPIKE_STATUSES = ("potential", "spike")
-DEFAULT_RESOLUTION = 30  # minutes; the API's own default when a site does not say
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -74,8 +73,8 @@ class SiteEntry:
 
     site: Site
     state: str | None  # NEM state, None when neither network nor NMI says
-    resolution: int  # minutes: the site's interval length, or the API default
-    polled: bool  # False for sites left out (closed, or not in AMBER_SITE_ID)
+    resolution: int  # minutes: Site.interval_minutes
+    polled: bool  # Site.is_live today and in AMBER_SITE_ID (if set)
 
 
 @dataclass(frozen=True, slots=True)

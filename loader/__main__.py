@@ -181,7 +181,7 @@ def backfill(argv: Sequence[str], environ: Mapping[str, str], *, prog: str = "am
     """Load every site's price and usage history into the database; resumable."""
     args = _backfill_parser(prog).parse_args(argv)
 
-    from loader.windows import nem_today
+    from amber.nemtime import nem_today
     from runtime.client import service_settings
     from runtime.logs import configure_logging
 

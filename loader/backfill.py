@@ -52,15 +52,18 @@ import psycopg
 from amber.client import AmberClient
 from amber.errors import AmberNotFoundError, AmberRateLimitedError, AmberResponseError, AmberUnavailableError
 from amber.models import Site
+from amber.nemtime import nem_today
+from amber.ratelimit import DEFAULT_LIMIT, usable_reserve
+from amber.secret import first_line
 from loader import db
 from loader.aggregates import AggregateError, Span, merge_spans, refresh_written
+from loader.db import completed_windows
 from loader.progress import NullProgress, ProgressReporter, RateState, WindowEvent, eta_seconds
 from loader.windows import (
     PRICES,
     Plan,
     SiteDays,
     Window,
-    nem_today,
     plan_backfill,
     site_days,
     window_is_final,
@@ -74,7 +77,6 @@ __all__ = [
     "BackfillResult",
     "RetryPolicy",
     "backfill_client",
-    "completed_windows",
     "prepare_backfill",
     "run_backfill",
     "select_sites",
@@ -86,6 +88,12 @@ T = TypeVar("T")
 
 APPLICATION_NAME = "amber-home backfill"
 REFRESH_EVERY = 50  # windows between aggregate refreshes (about 7 minutes at 38 requests per 5 minutes)
+
+
+# What one window did: (rows, written, span of the prices or usage written, complete).
+_Outcome = tuple[int, int, Span | None, bool]
+# How one window of the plan ended (_Backfill._step).
+_DONE, _UNFETCHED, _REFUSED = "done", "unfetched", "refused"
 
 
 class _GaveUp(Exception):
@@ -151,19 +159,18 @@ class _Tally:
 def backfill_client(settings: Any, *, reserve: int | None = None, **options: Any) -> AmberClient:
     """The client for a backfill: its budget keeps the exporter's share (`settings.
     exporter_request_share`) per window unless `reserve` says otherwise (a benchmark passes 0)."""
-    from amber.ratelimit import DEFAULT_LIMIT
     from runtime.client import client_from_settings
 
-    keep = settings.exporter_request_share if reserve is None else reserve
-    if keep >= DEFAULT_LIMIT:
+    share = settings.exporter_request_share if reserve is None else reserve
+    keep = usable_reserve(share)
+    if keep != share:
         logger.warning(
             "EXPORTER_REQUEST_SHARE=%d leaves the backfill nothing of Amber's %d requests per 5 minutes;"
             " it keeps %d in reserve instead",
-            keep,
+            share,
             DEFAULT_LIMIT,
-            DEFAULT_LIMIT - 1,
+            keep,
         )
-        keep = DEFAULT_LIMIT - 1
     return client_from_settings(settings, reserve=keep, **options)
 
 
@@ -182,64 +189,10 @@ def select_sites(sites: Sequence[Site], site_ids: Sequence[str] | None) -> list[
     return [by_id[i] for i in dict.fromkeys(site_ids)]
 
 
-def completed_windows(conn: psycopg.Connection, site_ids: Sequence[str]) -> dict[tuple[str, str], list]:
-    """Completed windows per (site_id, stream), as (first, last) NEM dates."""
-    done: dict[tuple[str, str], list] = {}
-    if not site_ids:
-        return done
-    rows = conn.execute(
-        "SELECT site_id, stream, window_start, window_end FROM backfill_progress"
-        " WHERE site_id = ANY(%s) AND completed_at IS NOT NULL ORDER BY 1, 2, 3",
-        (list(site_ids),),
-    ).fetchall()
-    for site_id, stream, start, end in rows:
-        done.setdefault((site_id, stream), []).append((start, end))
-    return done
-
-
-# Clear stale open rows inside the window (left by an earlier plan on another grid), then record it.
-_CLEAR_OPEN = (
-    "DELETE FROM backfill_progress WHERE site_id = %s AND stream = %s AND completed_at IS NULL"
-    " AND window_start > %s AND window_start <= %s"
-)
-_RECORD = (
-    "INSERT INTO backfill_progress AS p (site_id, stream, window_start, window_end, completed_at, rows)"
-    " VALUES (%s, %s, %s, %s, CASE WHEN %s THEN now() END, %s)"
-    " ON CONFLICT (site_id, stream, window_start) DO UPDATE"
-    " SET window_end = EXCLUDED.window_end, completed_at = EXCLUDED.completed_at, rows = EXCLUDED.rows"
-    " WHERE p.completed_at IS NULL OR EXCLUDED.completed_at IS NOT NULL"
-)
-
-
-def _record_progress(conn: psycopg.Connection, window: Window, *, rows: int, complete: bool) -> None:
-    conn.execute(_CLEAR_OPEN, (window.site_id, window.stream, window.start, window.end))
-    conn.execute(_RECORD, (window.site_id, window.stream, window.start, window.end, complete, rows))
-
-
-_STATUS = (
-    "INSERT INTO backfill_status AS s (site_id, done_days, remaining_days, eta_seconds, updated_at, finished_at)"
-    " VALUES (%s, %s, %s, %s, now(), CASE WHEN %s THEN now() END)"
-    " ON CONFLICT (site_id) DO UPDATE SET done_days = EXCLUDED.done_days,"
-    " remaining_days = EXCLUDED.remaining_days, eta_seconds = EXCLUDED.eta_seconds,"
-    " updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at"
-)
-
-
-def _record_status(conn: psycopg.Connection, status: SiteDays, eta: float | None, *, finished: bool) -> None:
-    """backfill_status for the exporter's progress metrics (sql/012); skipped before that migration."""
-    if conn.execute("SELECT to_regclass('backfill_status') IS NOT NULL").fetchone()[0]:
-        for site_id, (done, remaining) in status.items():
-            conn.execute(_STATUS, (site_id, done, remaining, eta, finished))
-
-
 def _event_eta(event: WindowEvent) -> float:
     """The ETA the log line shows (loader.progress), for backfill_status."""
     return eta_seconds(event.requests_total - event.requests_done, event.rate, event.seconds_per_request)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _utc_now() -> dt.datetime:
@@ -300,15 +253,15 @@ class _Backfill:
                     logger.warning(
                         "database connection failed while %s (%s); reconnecting for up to %.0f s",
                         doing,
-                        _first_line(exc),
+                        first_line(exc),
                         self.retry.db_retry_seconds,
                     )
                 else:
-                    logger.debug("database still unreachable: %s", _first_line(exc))
+                    logger.debug("database still unreachable: %s", first_line(exc))
                 if now >= deadline:
                     raise BackfillError(
                         f"the database was unreachable for {self.retry.db_retry_seconds:.0f} s while {doing}"
-                        f" ({_first_line(exc)}); everything committed before is kept: run the backfill"
+                        f" ({first_line(exc)}); everything committed before is kept: run the backfill"
                         " again when the database is back"
                     ) from exc
                 self.sleeper(min(delay, max(0.0, deadline - now)))
@@ -337,75 +290,101 @@ class _Backfill:
         return plan
 
     def run(self, plan: Plan) -> BackfillResult:
+        """Fetch and write every window of `plan`, newest first; stop when Amber seems down."""
         started = self.monotonic()
         self.progress.start(plan)
         fetched: list[Window] = []
         self._status(site_days(plan, fetched), None, finished=not plan.windows)
-        consecutive_failures = 0
+        unfetched_in_a_row = 0
         for window in plan.windows:
-            site = self.sites[window.site_id]
-            window_started = self.monotonic()
-            budget_free = self._rate_state().remaining - self.client.budget.reserve > 0
-            attempts_before = self.tally.requests + self._client_retries()
-            try:
-                outcome = self._window(site, window)
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                # The database refused this window's data (the parser drops what it knows to be impossible;
-                # this is whatever it does not know yet): skip it, keep going, a rerun retries it.
-                logger.error("%s: the database refused its data (%s); skipped — run the backfill again to retry it",
-                             window, _first_line(exc))  # fmt: skip
-                self.tally.failed.append(window)
-                continue
-            if outcome is None:
-                self.tally.failed.append(window)
-                consecutive_failures += 1
-                if consecutive_failures >= self.retry.consecutive_failures:
-                    raise BackfillError(
-                        f"{consecutive_failures} windows in a row could not be fetched (last: {window});"
-                        " the Amber API seems to be down — everything committed is kept: run the backfill"
-                        " again later"
-                    )
-                continue
-            consecutive_failures = 0
-            rows, written, span, complete = outcome
-            took = self.monotonic() - window_started
-            # A fair sample of the work speed: no wait for the rate limit and no retry inside.
-            if budget_free and self.tally.requests + self._client_retries() == attempts_before + 1:
-                self.tally.work_seconds += took
-                self.tally.work_windows += 1
-            self.tally.windows_done += 1
-            self.tally.rows += rows
-            self.tally.rows_written += written
-            if complete:
-                self.tally.windows_complete += 1
-            else:
-                self.tally.windows_open += 1
-            self._note_written(span)
-            fetched.append(window)
-            event = WindowEvent(
-                    window=window,
-                    rows=rows,
-                    written=written,
-                    complete=complete,
-                    requests_done=self.tally.windows_done + len(self.tally.failed),
-                    requests_total=plan.requests,
-                    rows_written=self.tally.rows_written,
-                    elapsed=self.monotonic() - started,
-                    seconds_per_request=(
-                        self.tally.work_seconds / self.tally.work_windows if self.tally.work_windows else took
-                    ),
-                    rate=self._rate_state(),
-                )
-            self.progress.window_done(event)
-            self._status(site_days(plan, fetched), _event_eta(event), finished=False)
-            if self._refresh_due():
-                self._refresh()
+            step = self._step(plan, window, started, fetched)
+            if step == _UNFETCHED:
+                unfetched_in_a_row += 1
+                self._stop_if_amber_is_down(unfetched_in_a_row, window)
+            elif step == _DONE:
+                unfetched_in_a_row = 0
         if self._pending:
             self._refresh()
         if plan.windows:
             self._status(site_days(plan, fetched), 0.0, finished=not self.tally.failed)
+        result = self._result(plan, started)
+        self.progress.finish(result)
+        return result
+
+    def _step(self, plan: Plan, window: Window, started: float, fetched: list[Window]) -> str:
+        """One window: fetch, write, count, report; _DONE, _UNFETCHED (Amber kept failing) or _REFUSED
+        (the database refused its data)."""
+        window_started = self.monotonic()
+        budget_free = self.client.budget.can_spare()
+        attempts_before = self._attempts()
+        try:
+            outcome = self._window(self.sites[window.site_id], window)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            # The database refused this window's data (the parser drops what it knows to be impossible;
+            # this is whatever it does not know yet): skip it, keep going, a rerun retries it.
+            logger.error("%s: the database refused its data (%s); skipped — run the backfill again to retry it",
+                         window, first_line(exc))  # fmt: skip
+            self.tally.failed.append(window)
+            return _REFUSED
+        if outcome is None:
+            self.tally.failed.append(window)
+            return _UNFETCHED
+        took = self.monotonic() - window_started
+        # A fair sample of the work speed: no wait for the rate limit and no retry inside.
+        self._count(outcome, took, sample=budget_free and self._attempts() == attempts_before + 1)
+        fetched.append(window)
+        self._report(plan, window, outcome, took, started, fetched)
+        if self._refresh_due():
+            self._refresh()
+        return _DONE
+
+    def _stop_if_amber_is_down(self, unfetched_in_a_row: int, window: Window) -> None:
+        if unfetched_in_a_row >= self.retry.consecutive_failures:
+            raise BackfillError(
+                f"{unfetched_in_a_row} windows in a row could not be fetched (last: {window});"
+                " the Amber API seems to be down — everything committed is kept: run the backfill"
+                " again later"
+            )
+
+    def _count(self, outcome: _Outcome, took: float, *, sample: bool) -> None:
+        rows, written, span, complete = outcome
         t = self.tally
-        result = BackfillResult(
+        if sample:
+            t.work_seconds += took
+            t.work_windows += 1
+        t.windows_done += 1
+        t.rows += rows
+        t.rows_written += written
+        if complete:
+            t.windows_complete += 1
+        else:
+            t.windows_open += 1
+        self._note_written(span)
+
+    def _report(
+        self, plan: Plan, window: Window, outcome: _Outcome, took: float, started: float, fetched: list[Window]
+    ) -> None:
+        """The window's progress line (loader.progress) and backfill_status."""
+        rows, written, _span, complete = outcome
+        t = self.tally
+        event = WindowEvent(
+            window=window,
+            rows=rows,
+            written=written,
+            complete=complete,
+            requests_done=t.windows_done + len(t.failed),
+            requests_total=plan.requests,
+            rows_written=t.rows_written,
+            elapsed=self.monotonic() - started,
+            seconds_per_request=t.work_seconds / t.work_windows if t.work_windows else took,
+            rate=self._rate_state(),
+        )
+        self.progress.window_done(event)
+        self._status(site_days(plan, fetched), _event_eta(event), finished=False)
+
+    def _result(self, plan: Plan, started: float) -> BackfillResult:
+        t = self.tally
+        return BackfillResult(
             plan=plan,
             requests=t.requests,
             windows_done=t.windows_done,
@@ -418,18 +397,17 @@ class _Backfill:
             refreshes=t.refreshes,
             elapsed=self.monotonic() - started,
         )
-        self.progress.finish(result)
-        return result
 
     def _status(self, status: SiteDays, eta: float | None, *, finished: bool) -> None:
         """Progress for monitoring; a failure to write it never stops the backfill."""
         try:
-            self.db("recording backfill status", lambda conn: _record_status(conn, status, eta, finished=finished))
+            self.db("recording backfill status", lambda conn: db.record_status(conn, status, eta, finished=finished))
         except psycopg.Error as exc:
-            logger.warning("backfill status not recorded: %s", _first_line(exc))
+            logger.warning("backfill status not recorded: %s", first_line(exc))
 
-    def _client_retries(self) -> int:
-        return sum(self.client.stats()["retries"].values())
+    def _attempts(self) -> int:
+        """Requests sent so far: window fetches plus the client's own retries."""
+        return self.tally.requests + sum(self.client.stats()["retries"].values())
 
     def _refresh_due(self) -> bool:
         """After `refresh_every` windows, refresh while the next request would wait for the rate limit
@@ -438,25 +416,22 @@ class _Backfill:
             return False
         if self._since_refresh >= 2 * self.refresh_every:
             return True
-        rate = self._rate_state()
-        return bool(rate.blocked_for) or rate.remaining - rate.reserve <= 0
+        return not self.client.budget.can_spare()
 
     def _rate_state(self) -> RateState:
         budget = self.client.budget
-        now = time.monotonic()  # the budget's own clock (the client's default)
-        reset_at, blocked = budget.reset_at, budget.blocked_until
         return RateState(
             limit=budget.limit,
             window=budget.window,
             reserve=budget.reserve,
             remaining=budget.remaining,
-            reset_in=None if reset_at is None else max(0.0, reset_at - now),
-            blocked_for=None if blocked is None else max(0.0, blocked - now),
+            reset_in=budget.reset_in,
+            blocked_for=budget.blocked_for,
         )
 
     # -- one window ---------------------------------------------------------------------------------
 
-    def _window(self, site: Site, window: Window) -> tuple[int, int, Span | None, bool] | None:
+    def _window(self, site: Site, window: Window) -> _Outcome | None:
         """Fetch and write one window; (rows, written, span of the prices or usage written, complete), or
         None when it failed."""
         items = self._fetch(site, window)
@@ -484,7 +459,7 @@ class _Backfill:
                 else:
                     aggregated = db.write_usage(conn, site.id, kept, fetched_at=fetched_at)
                     written = aggregated.written
-                _record_progress(conn, window, rows=len(kept), complete=complete)
+                db.record_progress(conn, window, rows=len(kept), complete=complete)
             return written, aggregated.span
 
         written, span = self.db(f"writing {window}", write)
@@ -528,7 +503,7 @@ class _Backfill:
                         f"{what}: still rate limited after waiting {rate_limited - 1} times; another program"
                         " is using up this API key's requests — stop it or run the backfill later"
                     ) from exc
-                wait = exc.wait_seconds if exc.wait_seconds is not None else self.client.budget.window
+                wait = self.client.budget.rate_limit_wait(exc.wait_seconds)
                 logger.warning(
                     "%s: rate limited by Amber (HTTP 429: another program is using this API key's requests);"
                     " waiting %.0f s for the reset, then %s again",
@@ -650,7 +625,7 @@ def prepare_backfill(
         with open_db() as conn:
             done = completed_windows(conn, [s.id for s in sites])
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable) as exc:
-        logger.warning("backfill progress not read (%s); planning as if nothing was loaded yet", _first_line(exc))
+        logger.warning("backfill progress not read (%s); planning as if nothing was loaded yet", first_line(exc))
     plan = plan_backfill(sites, start_date=start_date, today=nem_today(clock()), done=done)
     for skipped in plan.skipped:
         logger.warning("site %s skipped: %s", skipped.site_id, skipped.reason)

@@ -4,8 +4,14 @@
     write_prices(conn, site_id, intervals, *, fetched_at) -> WriteResult      Actual/Current -> prices
     write_forecasts(conn, site_id, intervals, *, issued_at) -> WriteResult    Forecast -> forecasts
     write_usage(conn, site_id, usage, *, fetched_at) -> WriteResult           -> usage
+    completed_windows(conn, site_ids) -> {(site_id, stream): [(first, last), ...]}
+    record_progress(conn, window, *, rows, complete) -> None                  backfill_progress
+    record_status(conn, status, eta, *, finished) -> None                     backfill_status
+    prune_forecasts(conn, now) -> int                                         forecast chunks dropped
 
-Backfill and follow both write through these functions, so re-running anything is harmless.
+Backfill and follow both write through these functions, so re-running anything is harmless. The
+backfill's bookkeeping is here too: a window's progress row commits in the same transaction as its
+data, so the two statements that keep them together live side by side.
 
 How a batch is written
     1. Binary COPY (explicit types) into a session TEMP staging table `amber_stage_<table>` (ON COMMIT
@@ -55,6 +61,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -63,8 +70,19 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, PriceInterval, Site, Usage
 from loader import rows as R
+from loader.windows import SiteDays, Window
 
-__all__ = ["WriteResult", "upsert_sites", "write_forecasts", "write_prices", "write_usage"]
+__all__ = [
+    "WriteResult",
+    "completed_windows",
+    "prune_forecasts",
+    "record_progress",
+    "record_status",
+    "upsert_sites",
+    "write_forecasts",
+    "write_prices",
+    "write_usage",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +317,10 @@ def _write(
         offered = len(starts)
         if not offered:
             return EMPTY
-        params = {"site_id": site_id, "at": at, "first": min(starts), "last": max(starts)}
+        first, last = min(starts), max(starts)
+        params = {"site_id": site_id, "at": at, "first": first, "last": last}
         cur.execute(_SITE_LOCK, (site_id,))
-        (occupied,) = cur.execute(target.probe, params).fetchone()
+        occupied = _scalar(cur, target.probe, params)
         if not occupied:
             try:
                 with conn.transaction():
@@ -311,7 +330,7 @@ def _write(
             else:
                 inserted = cur.rowcount
                 # Every winner was inserted: the offered range is the written one.
-                span = _span([params["first"], params["last"]]) if inserted else None
+                span = _span([first, last]) if inserted else None
                 return WriteResult(offered, inserted, offered - inserted, inserted, span)
         cur.execute(target.upsert, params)
         flags = cur.fetchall()
@@ -320,9 +339,25 @@ def _write(
     return WriteResult(offered, written, offered - written, inserted, _span([start for _, start in flags]))
 
 
+def _scalar(db: psycopg.Connection | psycopg.Cursor, query: str, params: Any = None) -> Any:
+    """The first column of the statement's one row."""
+    row = db.execute(query, params).fetchone()
+    if row is None:
+        raise psycopg.ProgrammingError(f"no row from: {query}")
+    return row[0]
+
+
 # One lock per site for every table, held to the end of the writer's transaction: a window of prices,
 # forecasts and usage then never waits for a lock in another order (no deadlock between two writers).
 _SITE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('amber-home write ' || %s, 0))"
+
+
+def _write_logged(
+    conn: psycopg.Connection, target: _Target, values: Iterable[tuple], *, site_id: str, at: dt.datetime
+) -> WriteResult:
+    result = _write(conn, target, values, site_id=site_id, at=at)
+    logger.debug("%s %s: %s", target.table, site_id, result)
+    return result
 
 
 def write_prices(
@@ -331,9 +366,7 @@ def write_prices(
     """Upsert the Actual/Current (and any unknown-type) intervals into `prices`; ForecastIntervals in
     `intervals` are skipped here — they go to write_forecasts."""
     values = (R.price_values(i) for i in intervals if not R.is_forecast(i))
-    result = _write(conn, PRICES, values, site_id=site_id, at=fetched_at)
-    logger.debug("prices %s: %s", site_id, result)
-    return result
+    return _write_logged(conn, PRICES, values, site_id=site_id, at=fetched_at)
 
 
 def write_forecasts(
@@ -342,18 +375,14 @@ def write_forecasts(
     """Upsert the ForecastIntervals in `intervals` into `forecasts`, issued at `issued_at` (when they
     were fetched); other interval types are skipped."""
     values = (R.forecast_values(i) for i in intervals if R.is_forecast(i))
-    result = _write(conn, FORECASTS, values, site_id=site_id, at=issued_at)
-    logger.debug("forecasts %s: %s", site_id, result)
-    return result
+    return _write_logged(conn, FORECASTS, values, site_id=site_id, at=issued_at)
 
 
 def write_usage(
     conn: psycopg.Connection, site_id: str, usage: Iterable[Usage], *, fetched_at: dt.datetime
 ) -> WriteResult:
     """Upsert usage rows; a billable row is never overwritten by an estimated one."""
-    result = _write(conn, USAGE, (R.usage_values(u) for u in usage), site_id=site_id, at=fetched_at)
-    logger.debug("usage %s: %s", site_id, result)
-    return result
+    return _write_logged(conn, USAGE, (R.usage_values(u) for u in usage), site_id=site_id, at=fetched_at)
 
 
 _UPSERT_SITE = (
@@ -384,3 +413,65 @@ def upsert_sites(conn: psycopg.Connection, sites: Sequence[Site]) -> None:
         cur.executemany(_UPSERT_SITE, site_rows)
         if channel_rows:
             cur.executemany(_UPSERT_CHANNEL, channel_rows)
+
+
+# -- the backfill's bookkeeping and forecast pruning -------------------------------------------------------
+
+_COMPLETED_WINDOWS = (
+    "SELECT site_id, stream, window_start, window_end FROM backfill_progress"
+    " WHERE site_id = ANY(%s) AND completed_at IS NOT NULL ORDER BY 1, 2, 3"
+)
+# Clear stale open rows inside the window (left by an earlier plan on another grid), then record it.
+_CLEAR_OPEN = (
+    "DELETE FROM backfill_progress WHERE site_id = %s AND stream = %s AND completed_at IS NULL"
+    " AND window_start > %s AND window_start <= %s"
+)
+_RECORD = (
+    "INSERT INTO backfill_progress AS p (site_id, stream, window_start, window_end, completed_at, rows)"
+    " VALUES (%s, %s, %s, %s, CASE WHEN %s THEN now() END, %s)"
+    " ON CONFLICT (site_id, stream, window_start) DO UPDATE"
+    " SET window_end = EXCLUDED.window_end, completed_at = EXCLUDED.completed_at, rows = EXCLUDED.rows"
+    " WHERE p.completed_at IS NULL OR EXCLUDED.completed_at IS NOT NULL"
+)
+_HAS_STATUS = "SELECT to_regclass('backfill_status') IS NOT NULL"
+_STATUS = (
+    "INSERT INTO backfill_status AS s (site_id, done_days, remaining_days, eta_seconds, updated_at, finished_at)"
+    " VALUES (%s, %s, %s, %s, now(), CASE WHEN %s THEN now() END)"
+    " ON CONFLICT (site_id) DO UPDATE SET done_days = EXCLUDED.done_days,"
+    " remaining_days = EXCLUDED.remaining_days, eta_seconds = EXCLUDED.eta_seconds,"
+    " updated_at = EXCLUDED.updated_at, finished_at = EXCLUDED.finished_at"
+)
+# 90 days before the caller's clock (the same as the database's, except under a test's simulated clock).
+_PRUNE_FORECASTS = (
+    "SELECT amber_prune_forecasts(INTERVAL '90 days' + greatest(now() - %s::timestamptz, INTERVAL '0'))"
+)
+
+
+def completed_windows(conn: psycopg.Connection, site_ids: Sequence[str]) -> dict[tuple[str, str], list]:
+    """Completed backfill windows per (site_id, stream), as (first, last) NEM dates."""
+    done: dict[tuple[str, str], list] = {}
+    if not site_ids:
+        return done
+    for site_id, stream, start, end in conn.execute(_COMPLETED_WINDOWS, (list(site_ids),)).fetchall():
+        done.setdefault((site_id, stream), []).append((start, end))
+    return done
+
+
+def record_progress(conn: psycopg.Connection, window: Window, *, rows: int, complete: bool) -> None:
+    """Record a fetched backfill window (complete or left open); call inside the transaction that wrote
+    its data, so both commit or neither does."""
+    conn.execute(_CLEAR_OPEN, (window.site_id, window.stream, window.start, window.end))
+    conn.execute(_RECORD, (window.site_id, window.stream, window.start, window.end, complete, rows))
+
+
+def record_status(conn: psycopg.Connection, status: SiteDays, eta: float | None, *, finished: bool) -> None:
+    """backfill_status for the exporter's progress metrics (sql/012); skipped before that migration."""
+    if _scalar(conn, _HAS_STATUS):
+        for site_id, (done, remaining) in status.items():
+            conn.execute(_STATUS, (site_id, done, remaining, eta, finished))
+
+
+def prune_forecasts(conn: psycopg.Connection, now: dt.datetime) -> int:
+    """Drop forecast chunks older than 90 days before `now` (Apache build: amber_prune_forecasts());
+    returns how many were dropped."""
+    return _scalar(conn, _PRUNE_FORECASTS, (now,))

@@ -57,11 +57,13 @@ written); after any outage the next cycle heals what was missed. An authenticati
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import psycopg
 
@@ -74,8 +76,11 @@ from amber.errors import (
     AmberRateLimitedError,
 )
 from amber.models import CURRENT_INTERVAL, FORECAST_INTERVAL, PriceInterval, Site
+from amber.nemtime import day_range, floor_time, nem_today
+from amber.ratelimit import can_spare
+from amber.secret import first_line
 from loader.aggregates import CONTINUOUS, MATERIALIZED_VIEW, Span, aggregate_kind_or_none, merge_spans, refresh_written
-from loader.gaps import date_windows, heal, site_is_open
+from loader.gaps import date_windows, heal
 from loader.schedule import (
     AGGREGATES_EVERY,
     HEAL_EVERY,
@@ -84,9 +89,7 @@ from loader.schedule import (
     USAGE_EVERY,
     Slot,
     backoff,
-    floor_time,
     last_slot,
-    nem_today,
     next_repoll,
     next_slot,
 )
@@ -192,15 +195,27 @@ class FollowState:
     unserved: dict[tuple[str, str], tuple[frozenset[dt.date], dt.datetime]] = field(default_factory=dict)
 
     def live_sites(self, today: dt.date) -> list[Site]:
-        return [s for s in self.sites.values() if site_is_open(s, today)]
+        return [s for s in self.sites.values() if s.is_live(today)]
 
 
 # -- actions -----------------------------------------------------------------------------------------------
 
 
+# Each action says, in one place, how the Follower runs it (`run`), how a log line names it (`what`),
+# whether it needs the API (`uses_api`: skipped while API requests are paused) and when to try it again
+# after a failure that is not an outage (`defer`, on the normal cadence rather than at once).
+
+
 @dataclass(frozen=True)
 class RefreshSites:
-    pass
+    uses_api: ClassVar[bool] = True
+    what: ClassVar[str] = "reading /sites"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._refresh_sites(now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        state.sites_due = now + backoff(1, base=API_BACKOFF[1])
 
 
 @dataclass(frozen=True)
@@ -208,35 +223,85 @@ class PollPrices:
     site_id: str
     slot: Slot
     repoll: bool = False
+    uses_api: ClassVar[bool] = True
+
+    @property
+    def what(self) -> str:
+        return f"{'re-poll' if self.repoll else 'poll'} of current prices for site {self.site_id}"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._poll(self, now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        polls = state.polls.setdefault(self.site_id, SitePolls())
+        polls.failures += 1
+        polls.retry_at = now + backoff(polls.failures, base=API_BACKOFF[0], cap=3600.0)
 
 
 @dataclass(frozen=True)
 class SkipRepoll:
     site_id: str
+    uses_api: ClassVar[bool] = False
+    what: ClassVar[str] = "SkipRepoll"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._skip_repoll(self, now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        pass  # nothing was due that could be tried again
 
 
 @dataclass(frozen=True)
 class RefetchUsage:
     windows: tuple[tuple[str, dt.date, dt.date], ...]  # (site_id, first, last) NEM dates
+    uses_api: ClassVar[bool] = True
+    what: ClassVar[str] = "usage re-fetch"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._refetch_usage(self, now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        state.usage_due = now + USAGE_EVERY
 
 
 @dataclass(frozen=True)
 class HealGaps:
-    pass
+    uses_api: ClassVar[bool] = True
+    what: ClassVar[str] = "gap healing"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._heal(now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        state.heal_due = now + HEAL_EVERY
 
 
 @dataclass(frozen=True)
 class RefreshAggregates:
     spans: tuple[Span, ...]  # the buckets to refresh (the Apache build refreshes everything anyway)
+    uses_api: ClassVar[bool] = False
+    what: ClassVar[str] = "refreshing the aggregates"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._refresh_aggregates(self, now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        state.refresh_retry_at = now + AGGREGATES_RETRY  # the spans stay: the buckets are still stale
 
 
 @dataclass(frozen=True)
 class PruneForecasts:
-    pass
+    uses_api: ClassVar[bool] = False
+    what: ClassVar[str] = "pruning forecasts"
+
+    def run(self, follower: Follower, now: dt.datetime) -> None:
+        follower._prune(now)
+
+    def defer(self, state: FollowState, now: dt.datetime) -> None:
+        state.prune_due = now + PRUNE_EVERY
 
 
 Action = RefreshSites | PollPrices | SkipRepoll | RefetchUsage | HealGaps | RefreshAggregates | PruneForecasts
-API_ACTIONS = (RefreshSites, PollPrices, RefetchUsage, HealGaps)
 
 
 # -- the pure plan -------------------------------------------------------------------------------------------
@@ -251,22 +316,14 @@ def usage_windows(sites: Iterable[Site], *, today: dt.date, days: int) -> list[t
     within each site's supply period, at most 7 days each."""
     out = []
     for site in sites:
-        if site.active_from is None or site.status == "pending":
-            continue
-        first = max(today - dt.timedelta(days=days), site.active_from)
-        last = today - dt.timedelta(days=1)
-        if site.closed_on is not None:
-            last = min(last, site.closed_on)
-        if first > last:
-            continue
-        days_wanted = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
-        out += [(site.id, a, b) for a, b in date_windows(days_wanted, max_days=MAX_RANGE_DAYS)]
+        span = site.supplied(today - dt.timedelta(days=days), today - dt.timedelta(days=1))
+        if span is not None:
+            out += [(site.id, a, b) for a, b in date_windows(day_range(*span), max_days=MAX_RANGE_DAYS)]
     return out
 
 
 def _repoll_allowed(state: FollowState) -> bool:
-    remaining = state.budget_remaining
-    return remaining is None or remaining > state.options.reserve + REPOLL_HEADROOM
+    return can_spare(state.budget_remaining, state.options.reserve + REPOLL_HEADROOM)
 
 
 def plan_cycle(now: dt.datetime, state: FollowState) -> list[Action]:
@@ -286,7 +343,7 @@ def plan_cycle(now: dt.datetime, state: FollowState) -> list[Action]:
             polls = state.polls.get(site.id, SitePolls())
             if polls.retry_at is not None and now < polls.retry_at:
                 continue
-            slot = last_slot(now, site.interval_length)
+            slot = last_slot(now, site.interval_minutes)
             if polls.done is None or polls.done.at < slot.at:
                 actions.append(PollPrices(site.id, slot))
             elif polls.estimate and polls.last_poll_at is not None:
@@ -329,10 +386,10 @@ def next_wake(now: dt.datetime, state: FollowState) -> dt.datetime:
     today = nem_today(now)
     for site in state.live_sites(today):
         polls = state.polls.get(site.id, SitePolls())
-        if polls.done is None or polls.done.at < last_slot(now, site.interval_length).at:
+        if polls.done is None or polls.done.at < last_slot(now, site.interval_minutes).at:
             due = now  # its latest slot is still to poll
         else:
-            due = next_slot(now, site.interval_length).at
+            due = next_slot(now, site.interval_minutes).at
             if polls.estimate and polls.last_poll_at is not None:
                 repoll = next_repoll(polls.done, polls.repolls, polls.last_poll_at)
                 due = min(due, repoll) if repoll is not None else due
@@ -384,10 +441,6 @@ class _StopCycle(Exception):
     """The database went away: end the cycle, reconnect later."""
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
 
 # -- the executor -----------------------------------------------------------------------------------------------
 
@@ -421,10 +474,8 @@ class Follower:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-            except psycopg.Error:
-                pass
             self._conn = None
 
     def run(self, stop=None, until: dt.datetime | None = None) -> None:
@@ -457,7 +508,7 @@ class Follower:
                     if not actions:
                         break
                     for action in actions:
-                        if isinstance(action, API_ACTIONS) and not self._api_open(now):
+                        if action.uses_api and not self._api_open(now):
                             continue
                         self._execute(action, now)
         except _StopCycle:
@@ -491,7 +542,8 @@ class Follower:
     def _api_failed(self, exc: AmberError, now: dt.datetime, what: str) -> None:
         state = self.state
         if isinstance(exc, AmberRateLimitedError):
-            wait = dt.timedelta(seconds=exc.wait_seconds if exc.wait_seconds is not None else 60.0)
+            # Until the client's budget sends again (no hint: one window), so no request then waits in it.
+            wait = dt.timedelta(seconds=self._client.budget.rate_limit_wait(exc.wait_seconds))
             state.api_retry_at = now + wait
             self._problem("Amber API rate limit reached (%s); pausing API requests for %.0f s", what, wait.total_seconds())
             return
@@ -526,7 +578,7 @@ class Follower:
         state.db_failures += 1
         delay = backoff(state.db_failures, base=DB_BACKOFF[0], cap=DB_BACKOFF[1])
         state.db_retry_at = now + delay
-        self._problem("database unavailable (%s): %s; reconnecting in %.0f s", what, _first_line(exc), delay.total_seconds())
+        self._problem("database unavailable (%s): %s; reconnecting in %.0f s", what, first_line(exc), delay.total_seconds())
 
     def _db(self) -> psycopg.Connection:
         if self._conn is None:
@@ -537,66 +589,35 @@ class Follower:
 
     def _execute(self, action: Action, now: dt.datetime) -> None:
         try:
-            if isinstance(action, RefreshSites):
-                self._refresh_sites(now)
-            elif isinstance(action, PollPrices):
-                self._poll(action, now)
-            elif isinstance(action, SkipRepoll):
-                self._skip_repoll(action, now)
-            elif isinstance(action, RefetchUsage):
-                self._refetch_usage(action, now)
-            elif isinstance(action, HealGaps):
-                self._heal(now)
-            elif isinstance(action, RefreshAggregates):
-                self._refresh_aggregates(action, now)
-            elif isinstance(action, PruneForecasts):
-                self._prune(now)
+            action.run(self, now)
         except AmberAuthError:
             raise
         except (AmberBadRequestError, AmberNotFoundError) as exc:
             # A request this loop built was refused: a bug or a vanished site, not an outage.
             self._refused(action, exc, now)
         except AmberError as exc:
-            self._api_failed(exc, now, _describe(action))
+            self._api_failed(exc, now, action.what)
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or self._conn is None or self._conn.closed:
-                self._db_failed(exc, now, _describe(action))
+                self._db_failed(exc, now, action.what)
                 raise _StopCycle from exc
             # The statement failed but the connection is fine (e.g. a constraint): report, carry on.
-            self._problem("%s failed in the database: %s", _describe(action), _first_line(exc))
-            self._defer(action, now)
+            self._problem("%s failed in the database: %s", action.what, first_line(exc))
+            action.defer(self.state, now)
         except (FatalError, _StopCycle):
             raise
         except Exception as exc:  # a bug, or data no one expected: the loop must outlive it
-            logger.debug("%s failed", _describe(action), exc_info=True)
-            self._problem("%s failed unexpectedly: %s: %s", _describe(action), type(exc).__name__, _first_line(exc))
-            self._defer(action, now)
+            logger.debug("%s failed", action.what, exc_info=True)
+            self._problem("%s failed unexpectedly: %s: %s", action.what, type(exc).__name__, first_line(exc))
+            action.defer(self.state, now)
 
     def _refused(self, action: Action, exc: AmberError, now: dt.datetime) -> None:
-        self._problem("%s refused by the Amber API: %s", _describe(action), exc)
-        self._defer(action, now)
+        self._problem("%s refused by the Amber API: %s", action.what, exc)
+        action.defer(self.state, now)
         if isinstance(exc, AmberNotFoundError) and not isinstance(action, RefreshSites):
             # A site may have left the account: read /sites again soon rather than in hours.
             soon = now + dt.timedelta(minutes=5)
             self.state.sites_due = soon if self.state.sites_due is None else min(self.state.sites_due, soon)
-
-    def _defer(self, action: Action, now: dt.datetime) -> None:
-        """After a failure that is not an outage, try again on the normal cadence, not at once."""
-        state = self.state
-        if isinstance(action, PollPrices):
-            polls = state.polls.setdefault(action.site_id, SitePolls())
-            polls.failures += 1
-            polls.retry_at = now + backoff(polls.failures, base=API_BACKOFF[0], cap=3600.0)
-        elif isinstance(action, RefreshSites):
-            state.sites_due = now + backoff(1, base=API_BACKOFF[1])
-        elif isinstance(action, RefetchUsage):
-            state.usage_due = now + USAGE_EVERY
-        elif isinstance(action, HealGaps):
-            state.heal_due = now + HEAL_EVERY
-        elif isinstance(action, RefreshAggregates):
-            state.refresh_retry_at = now + AGGREGATES_RETRY  # the spans stay: the buckets are still stale
-        elif isinstance(action, PruneForecasts):
-            state.prune_due = now + PRUNE_EVERY
 
     def _refresh_sites(self, now: dt.datetime) -> None:
         state = self.state
@@ -637,7 +658,7 @@ class Follower:
         site = state.sites.get(action.site_id)
         if site is None:  # gone from /sites since the plan was made
             return
-        minutes = site.interval_length if site.interval_length in (5, 30) else 30
+        minutes = site.interval_minutes
         polls = state.polls.setdefault(site.id, SitePolls())
         full = polls.done is None or action.slot.boundary == floor_time(action.slot.boundary, FULL_FORECAST_EVERY)
         previous = 1 if action.repoll else max(2, PREVIOUS_MINUTES // minutes)
@@ -748,10 +769,9 @@ class Follower:
         logger.debug("refreshed %s", ", ".join(names))
 
     def _prune(self, now: dt.datetime) -> None:
-        # 90 days before the loop's clock (the same as the database's, except under a test's simulated clock).
-        dropped = self._db().execute(
-            "SELECT amber_prune_forecasts(INTERVAL '90 days' + greatest(now() - %s::timestamptz, INTERVAL '0'))", (now,)
-        ).fetchone()[0]
+        from loader.db import prune_forecasts
+
+        dropped = prune_forecasts(self._db(), now)
         self.state.prune_due = now + PRUNE_EVERY
         if dropped:
             logger.info("pruned %d forecast chunk(s) older than 90 days", dropped)
@@ -765,25 +785,9 @@ def _forecasts_to_keep(intervals: Sequence[PriceInterval], now: dt.datetime, *, 
     return [i for i in forecasts if i.start_time < horizon]
 
 
-def _describe(action: Action) -> str:
-    if isinstance(action, PollPrices):
-        return f"{'re-poll' if action.repoll else 'poll'} of current prices for site {action.site_id}"
-    if isinstance(action, RefreshSites):
-        return "reading /sites"
-    if isinstance(action, RefetchUsage):
-        return "usage re-fetch"
-    if isinstance(action, HealGaps):
-        return "gap healing"
-    if isinstance(action, RefreshAggregates):
-        return "refreshing the aggregates"
-    if isinstance(action, PruneForecasts):
-        return "pruning forecasts"
-    return type(action).__name__
-
-
 def _site_line(site: Site, today: dt.date) -> str:
-    minutes = site.interval_length or 30
-    if site_is_open(site, today):
+    minutes = site.interval_minutes
+    if site.is_live(today):
         state = "polled live"
     elif site.status == "closed" or (site.closed_on is not None and site.closed_on < today):
         state = f"closed on {site.closed_on}, history only"

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from amber.client import MAX_RANGE_DAYS, AmberClient
-from amber.models import Site
-from loader.schedule import nem_date, nem_midnight, nem_today
+from amber.models import DEFAULT_INTERVAL_MINUTES, Site
+from amber.nemtime import DAY, day_range, nem_date, nem_midnight, nem_today
+from loader.windows import PRICES, USAGE
 
 __all__ = [
     "HEAL_GRACE",
@@ -51,16 +52,12 @@ __all__ = [
     "find_gaps",
     "heal",
     "nem_windows",
-    "site_is_open",
 ]
 
 logger = logging.getLogger(__name__)
 
-PRICES = "prices"
-USAGE = "usage"
-USAGE_RESOLUTION = 30  # minutes; what /usage answers without `resolution`
+USAGE_RESOLUTION = DEFAULT_INTERVAL_MINUTES  # what /usage answers without `resolution`
 HEAL_GRACE = dt.timedelta(minutes=15)  # intervals younger than this are left to the follow loop
-DAY = dt.timedelta(days=1)
 
 DateWindow = tuple[dt.date, dt.date]  # NEM dates, inclusive
 
@@ -100,19 +97,6 @@ class HealReport:
     spans: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)  # of the rows written (WriteResult.span)
 
 
-def site_is_open(site: Site, today: dt.date) -> bool:
-    """Whether the site is supplied today: not pending, active already, not closed."""
-    if site.status == "pending" or site.active_from is None or site.active_from > today:
-        return False
-    if site.status == "closed":
-        return False
-    return site.closed_on is None or site.closed_on >= today
-
-
-def _site_minutes(site: Site) -> int:
-    return site.interval_length if site.interval_length in (5, 30) else 30
-
-
 def expected_series(
     sites: Iterable[Site],
     *,
@@ -128,27 +112,23 @@ def expected_series(
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     today = nem_today(now)
-    window_first = nem_midnight(today - dt.timedelta(days=days))
+    first_day = today - dt.timedelta(days=days)
     if since is not None:
-        window_first = max(window_first, nem_midnight(since))
+        first_day = max(first_day, since)
     out: list[Series] = []
     for site in sites:
-        if site.active_from is None or site.status == "pending":
+        span = site.supplied(first_day, today)
+        if span is None:
             continue
-        first = max(window_first, nem_midnight(site.active_from))
-        supply_end = nem_midnight(site.closed_on) + DAY if site.closed_on is not None else None
+        first, supply_end = nem_midnight(span[0]), nem_midnight(span[1]) + DAY
         if PRICES in streams:
-            minutes = _site_minutes(site)
-            stop = now - grace
-            if supply_end is not None:
-                stop = min(stop, supply_end)
+            minutes = site.interval_minutes
+            stop = min(now - grace, supply_end)
             if stop > first:
                 for channel_type in dict.fromkeys(c.type for c in site.channels):
                     out.append(Series(site.id, PRICES, channel_type, minutes, first, stop))
         if USAGE in streams:
-            stop = nem_midnight(today)  # usage for today is empty by design
-            if supply_end is not None:
-                stop = min(stop, supply_end)
+            stop = min(nem_midnight(today), supply_end)  # usage for today is empty by design
             if stop > first:
                 for channel in site.channels:
                     out.append(Series(site.id, USAGE, channel.identifier, usage_resolution, first, stop))
@@ -169,31 +149,29 @@ WITH series AS (
 )
 """
 
-_FIND_PRICE_GAPS = _EXPECTED + """, stored AS (
-    SELECT site_id, channel_type, interval_start, interval_type
-    FROM prices
+def _find_gaps_sql(table: str, key: str, stored: str, gap: str) -> str:
+    """The expected starts of one stream's series whose stored row (`stored`: its interval_type or
+    quality, NULL when missing) makes them a gap by the condition `gap` on `s.<stored>`."""
+    return _EXPECTED + f""", stored AS (
+    SELECT site_id, {key}, interval_start, {stored}
+    FROM {table}
     WHERE site_id = ANY(%(site)s) AND interval_start >= %(low)s AND interval_start < %(high)s
 )
-SELECT e.site_id, e.key, e.interval_start, p.interval_type
+SELECT e.site_id, e.key, e.interval_start, s.{stored}
 FROM expected AS e
-LEFT JOIN stored AS p
-       ON p.site_id = e.site_id AND p.channel_type = e.key AND p.interval_start = e.interval_start
-WHERE p.interval_type IS DISTINCT FROM 'ActualInterval'
+LEFT JOIN stored AS s
+       ON s.site_id = e.site_id AND s.{key} = e.key AND s.interval_start = e.interval_start
+WHERE {gap}
 ORDER BY 1, 2, 3
 """
 
-_FIND_USAGE_GAPS = _EXPECTED + """, stored AS (
-    SELECT site_id, channel_identifier, interval_start, quality
-    FROM usage
-    WHERE site_id = ANY(%(site)s) AND interval_start >= %(low)s AND interval_start < %(high)s
-)
-SELECT e.site_id, e.key, e.interval_start, u.quality
-FROM expected AS e
-LEFT JOIN stored AS u
-       ON u.site_id = e.site_id AND u.channel_identifier = e.key AND u.interval_start = e.interval_start
-WHERE u.quality IS NULL OR (u.quality = 'estimated' AND e.interval_start < %(settled_before)s)
-ORDER BY 1, 2, 3
-"""
+
+# prices: anything but an ActualInterval; usage: missing, or estimated and no longer re-fetched hourly.
+_FIND_PRICE_GAPS = _find_gaps_sql("prices", "channel_type", "interval_type", "s.interval_type IS DISTINCT FROM 'ActualInterval'")
+_FIND_USAGE_GAPS = _find_gaps_sql(
+    "usage", "channel_identifier", "quality",
+    "s.quality IS NULL OR (s.quality = 'estimated' AND e.interval_start < %(settled_before)s)",
+)  # fmt: skip
 
 
 def find_gaps(
@@ -265,7 +243,7 @@ def heal(
     `skip[(site_id, stream)]` lists NEM dates not to fetch (days Amber recently did not serve).
     API and database errors propagate: every window written before stays written (each is atomic),
     and the next heal finds what is still missing."""
-    from loader.sync import load_prices_window, load_usage_window
+    from loader.sync import load_window
 
     skip = skip or {}
     settled = nem_midnight(usage_settled_before) if usage_settled_before is not None else None
@@ -279,13 +257,8 @@ def heal(
     for (site_id, stream), dates in sorted(wanted.items()):
         dates = dates - set(skip.get((site_id, stream), ()))
         for first, last in date_windows(dates):
-            site = by_id[site_id]
-            if stream == PRICES:
-                result = load_prices_window(client, conn, site, first, last, now=now)
-                outcome = result.prices
-            else:
-                result = load_usage_window(client, conn, site, first, last, now=now)
-                outcome = result.usage
+            result = load_window(client, conn, by_id[site_id], stream, first, last, now=now)
+            outcome = result.of(stream)
             written = outcome.written if outcome is not None else 0
             if stream == USAGE:
                 report.usage_written += written
@@ -297,12 +270,9 @@ def heal(
             logger.debug("healed %s %s %s..%s: %d rows written", site_id, stream, first, last, written)
     remaining = find_gaps(conn, series, usage_settled_before=settled)
     report.gaps_after = len(remaining)
-    fetched = {(s, st): set() for s, st, _a, _b in report.windows}
+    fetched: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
     for site_id, stream, first, last in report.windows:
-        day = first
-        while day <= last:
-            fetched[(site_id, stream)].add(day)
-            day += DAY
+        fetched[(site_id, stream)].update(day_range(first, last))
     for key, dates in _days_by_site(remaining).items():
         unserved = dates & fetched.get(key, set())
         if unserved:

@@ -1,8 +1,8 @@
 """When `amber-home collect` wakes: pure timing arithmetic on aware UTC datetimes, no I/O, no clock.
 
-NEM intervals lie on UTC's 5- and 30-minute grid (NEM time is UTC+10 all year), so every boundary is
-computed in UTC and daylight saving plays no part. A NEM date is the UTC+10 calendar date of an
-interval's start (Amber's `date`; the interval ending at 00:00 NEM belongs to the day before).
+NEM time and the interval grid come from `amber.nemtime` (UTC+10 all year: every boundary is computed in
+UTC and daylight saving plays no part); the poll timing is `amber.polling.RECORD` (why the loader's
+differs from the exporter's is said there).
 
 Price polls (one `/sites/{id}/prices/current` request each)
     A *slot* is a moment FINAL_DELAY (50 s) after a 5-minute dispatch boundary at which a site is polled.
@@ -31,6 +31,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from amber.nemtime import DISPATCH, aware, floor_time, interval_bounds, interval_minutes
+from amber.polling import RECORD, can_settle
+
 __all__ = [
     "AGGREGATES_EVERY",
     "FINAL_DELAY",
@@ -42,64 +45,20 @@ __all__ = [
     "USAGE_EVERY",
     "Slot",
     "backoff",
-    "floor_time",
     "last_slot",
-    "nem_date",
-    "nem_midnight",
-    "nem_today",
     "next_repoll",
     "next_slot",
 ]
 
-UTC = dt.UTC
-DISPATCH = dt.timedelta(minutes=5)  # the NEM dispatch interval; every slot lies on this grid
-FINAL_DELAY = dt.timedelta(seconds=50)  # after a boundary: Amber's final price is out within ~45 s
-REPOLL_EVERY = dt.timedelta(seconds=30)
-MAX_REPOLLS = 4
+FINAL_DELAY = RECORD.delay
+REPOLL_EVERY = RECORD.repoll_every
+MAX_REPOLLS = RECORD.max_repolls
 
 SITES_EVERY = dt.timedelta(hours=6)  # closures, new channels
 USAGE_EVERY = dt.timedelta(hours=1)  # usage arrives a day late; hourly is plenty
 HEAL_EVERY = dt.timedelta(hours=1)
 AGGREGATES_EVERY = dt.timedelta(minutes=5)  # Apache build: whole REFRESH MATERIALIZED VIEW at most once a poll
 PRUNE_EVERY = dt.timedelta(days=1)  # Apache build: amber_prune_forecasts()
-
-NEM_OFFSET = dt.timedelta(hours=10)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _aware(when: dt.datetime) -> dt.datetime:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"datetime must be timezone-aware: {when!r}")
-    return when.astimezone(UTC)
-
-
-def floor_time(when: dt.datetime, step: dt.timedelta) -> dt.datetime:
-    """The boundary of a `step` grid (counted from the Unix epoch) at or before `when`, in UTC."""
-    when = _aware(when)
-    return when - (when - _EPOCH) % step
-
-
-def nem_date(when: dt.datetime) -> dt.date:
-    """NEM date of the interval starting at `when` (the UTC+10 calendar date)."""
-    return (_aware(when) + NEM_OFFSET).date()
-
-
-def nem_today(now: dt.datetime) -> dt.date:
-    return nem_date(now)
-
-
-def nem_midnight(day: dt.date) -> dt.datetime:
-    """00:00 NEM on `day` as a UTC datetime: the start of that NEM date's first interval."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=UTC) - NEM_OFFSET
-
-
-def _minutes(interval_minutes: int | None) -> int:
-    """A site's interval length; None (older API responses) means 30, Amber's default."""
-    minutes = 30 if interval_minutes is None else int(interval_minutes)
-    if minutes <= 0 or minutes % 5:
-        raise ValueError(f"interval length must be a positive multiple of 5 minutes, got {interval_minutes!r}")
-    return minutes
-
 
 @dataclass(frozen=True, order=True)
 class Slot:
@@ -119,29 +78,28 @@ class Slot:
 
 def _slot_for(boundary: dt.datetime, minutes: int) -> Slot | None:
     """The slot at this dispatch boundary, or None when the site is not polled there."""
-    length = dt.timedelta(minutes=minutes)
-    start = floor_time(boundary, length)
-    end = start + length
+    start, end = interval_bounds(boundary, minutes)
     opens = boundary == start
-    settles = boundary == end - DISPATCH  # the start of the interval's last dispatch interval
+    settles = can_settle(end, boundary)  # the interval's last dispatch interval starts here
     if not (opens or settles):
         return None
     return Slot(boundary + FINAL_DELAY, start, end, settles)
 
 
-def last_slot(now: dt.datetime, interval_minutes: int | None) -> Slot:
-    """The latest slot at or before `now` of a site with this interval length."""
-    minutes = _minutes(interval_minutes)
-    boundary = floor_time(_aware(now) - FINAL_DELAY, DISPATCH)
+def last_slot(now: dt.datetime, length: int | None) -> Slot:
+    """The latest slot at or before `now` of a site whose interval is `length` minutes (Site.interval_minutes;
+    None means Amber's default, see amber.nemtime.interval_minutes)."""
+    minutes = interval_minutes(length)
+    boundary = floor_time(aware(now) - FINAL_DELAY, DISPATCH)
     while (slot := _slot_for(boundary, minutes)) is None:
         boundary -= DISPATCH
     return slot
 
 
-def next_slot(now: dt.datetime, interval_minutes: int | None) -> Slot:
+def next_slot(now: dt.datetime, length: int | None) -> Slot:
     """The first slot strictly after `now`."""
-    minutes = _minutes(interval_minutes)
-    boundary = floor_time(_aware(now) - FINAL_DELAY, DISPATCH) + DISPATCH
+    minutes = interval_minutes(length)
+    boundary = floor_time(aware(now) - FINAL_DELAY, DISPATCH) + DISPATCH
     while (slot := _slot_for(boundary, minutes)) is None:
         boundary += DISPATCH
     return slot
@@ -152,7 +110,7 @@ def next_repoll(slot: Slot, repolls_done: int, last_poll_at: dt.datetime) -> dt.
     (`last_poll_at`, the slot's poll or a re-poll), or None when no re-poll is left for this slot."""
     if not slot.settles or repolls_done >= MAX_REPOLLS:
         return None
-    when = _aware(last_poll_at) + REPOLL_EVERY
+    when = aware(last_poll_at) + REPOLL_EVERY
     return when if when < slot.interval_end else None
 
 

@@ -1,5 +1,6 @@
 """Fetch one window of Amber history and write it through the shared write path (loader.db).
 
+    load_window(client, conn, site, stream, start, end, *, now, resolution=None) -> WindowResult
     load_prices_window(client, conn, site, start, end, *, now, resolution=None) -> WindowResult
     load_usage_window(client, conn, site, start, end, *, now, resolution=None) -> WindowResult
 
@@ -29,9 +30,11 @@ from typing import Protocol
 import psycopg
 
 from amber.models import PriceInterval, Site, Usage
+from amber.nemtime import aware
 from loader.db import WriteResult, write_forecasts, write_prices, write_usage
+from loader.windows import PRICES, USAGE
 
-__all__ = ["WindowResult", "load_prices_window", "load_usage_window"]
+__all__ = ["PRICES", "USAGE", "WindowResult", "load_prices_window", "load_usage_window", "load_window"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,25 +67,47 @@ class WindowResult:
         """Rows the API returned for the window (forecasts included)."""
         return sum(r.rows for r in (self.prices, self.forecasts, self.usage) if r is not None)
 
+    def of(self, stream: str) -> WriteResult | None:
+        """The write of `stream`'s own table (prices or usage)."""
+        return self.prices if stream == PRICES else self.usage
 
-def _check_now(now: dt.datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"now must be timezone-aware, got {now!r}")
 
-
-def load_prices_window(
+def load_window(
     client: _Client,
     conn: psycopg.Connection,
     site: Site,
+    stream: str,
     start: dt.date,
     end: dt.date,
     *,
     now: dt.datetime,
     resolution: int | None = None,
 ) -> WindowResult:
+    """GET one window of `stream` (PRICES or USAGE) of the site for NEM dates start..end and write it."""
+    aware(now)  # ValueError before any request when `now` is naive
+    if stream == PRICES:
+        return _load_prices(client, conn, site, start, end, now=now, resolution=resolution)
+    if stream == USAGE:
+        return _load_usage(client, conn, site, start, end, now=now, resolution=resolution)
+    raise ValueError(f"unknown stream {stream!r}")
+
+
+def load_prices_window(client: _Client, conn: psycopg.Connection, site: Site, start: dt.date, end: dt.date,
+                       *, now: dt.datetime, resolution: int | None = None) -> WindowResult:  # fmt: skip
     """GET the site's prices for NEM dates start..end and write them: actual/current -> prices,
     forecast -> forecasts."""
-    _check_now(now)
+    return load_window(client, conn, site, PRICES, start, end, now=now, resolution=resolution)
+
+
+def load_usage_window(client: _Client, conn: psycopg.Connection, site: Site, start: dt.date, end: dt.date,
+                      *, now: dt.datetime, resolution: int | None = None) -> WindowResult:  # fmt: skip
+    """GET the site's usage for NEM dates start..end and write it to `usage` (an empty answer writes
+    nothing)."""
+    return load_window(client, conn, site, USAGE, start, end, now=now, resolution=resolution)
+
+
+def _load_prices(client: _Client, conn: psycopg.Connection, site: Site, start: dt.date, end: dt.date,
+                 *, now: dt.datetime, resolution: int | None) -> WindowResult:  # fmt: skip
     intervals = client.prices(site.id, start, end, resolution=resolution)
     with conn.transaction():
         prices = write_prices(conn, site.id, intervals, fetched_at=now)
@@ -94,19 +119,8 @@ def load_prices_window(
     return WindowResult(requests=1, prices=prices, forecasts=forecasts)
 
 
-def load_usage_window(
-    client: _Client,
-    conn: psycopg.Connection,
-    site: Site,
-    start: dt.date,
-    end: dt.date,
-    *,
-    now: dt.datetime,
-    resolution: int | None = None,
-) -> WindowResult:
-    """GET the site's usage for NEM dates start..end and write it to `usage` (an empty answer writes
-    nothing)."""
-    _check_now(now)
+def _load_usage(client: _Client, conn: psycopg.Connection, site: Site, start: dt.date, end: dt.date,
+                *, now: dt.datetime, resolution: int | None) -> WindowResult:  # fmt: skip
     rows = client.usage(site.id, start, end, resolution=resolution)
     result = write_usage(conn, site.id, rows, fetched_at=now)
     logger.debug(

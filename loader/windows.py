@@ -1,7 +1,6 @@
 """Backfill planning, pure: which date windows of which site and stream to fetch, and which of them
 are final once fetched. No I/O; `loader.backfill` runs the plan.
 
-    nem_today(now) -> date
     stream_span(site, stream, *, start_date, today) -> (first, last) | None
     missing_runs(first, last, done) -> [(first, last), ...]      days not covered by completed windows
     chunk(first, last, days) -> [(start, end), ...]               consecutive windows of at most `days`,
@@ -11,7 +10,7 @@ are final once fetched. No I/O; `loader.backfill` runs the plan.
     site_days(plan, fetched) -> {site_id: (done_days, remaining_days)}   progress for backfill_status
 
 Requests
-    Amber's /prices and /usage take `startDate`..`endDate` as NEM dates (UTC+10, no daylight saving),
+    Amber's /prices and /usage take `startDate`..`endDate` as NEM dates (amber.nemtime: UTC+10, no DST),
     both inclusive, and answer with whole NEM days. One request covers at most `amber.client.
     MAX_RANGE_DAYS` days (7: the client refuses longer ranges before sending), so a stream of N days
     needs ceil(N / 7) requests — 53 per site-year for prices and 53 for usage. Windows are consecutive
@@ -58,9 +57,9 @@ from dataclasses import dataclass, field
 
 from amber.client import MAX_RANGE_DAYS
 from amber.models import Site
+from amber.nemtime import DAY
 
 __all__ = [
-    "NEM_OFFSET",
     "PRICES",
     "STREAMS",
     "USAGE",
@@ -70,7 +69,6 @@ __all__ = [
     "chunk",
     "minimum_requests",
     "missing_runs",
-    "nem_today",
     "plan_backfill",
     "settled_through",
     "site_days",
@@ -81,8 +79,6 @@ __all__ = [
 PRICES = "prices"
 USAGE = "usage"
 STREAMS = (PRICES, USAGE)
-NEM_OFFSET = dt.timedelta(hours=10)  # NEM time is UTC+10 all year
-DAY = dt.timedelta(days=1)
 
 DateRange = tuple[dt.date, dt.date]  # inclusive
 SiteDays = dict[str, tuple[int, int]]  # site id -> (days done, days remaining), both streams counted
@@ -134,13 +130,6 @@ class Plan:
 
     def windows_of(self, site_id: str, stream: str) -> list[Window]:
         return [w for w in self.windows if w.site_id == site_id and w.stream == stream]
-
-
-def nem_today(now: dt.datetime) -> dt.date:
-    """The NEM date (UTC+10) at the aware instant `now`."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"now must be timezone-aware, got {now!r}")
-    return (now.astimezone(dt.UTC) + NEM_OFFSET).date()
 
 
 def settled_through(today: dt.date) -> dt.date:

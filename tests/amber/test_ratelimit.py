@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from amber import RateBudget, RateLimitHeaders, parse_rate_limit_headers
+from amber.ratelimit import SlidingWindow, can_spare, usable_reserve
 
 
 class FakeClock:
@@ -299,3 +300,61 @@ def test_threads_share_the_budget():
         t.join(timeout=10)
     assert len(sent) == 60
     assert budget.requests_sent == 60
+
+
+# -- the policy the backfill, the follow loop and the exporter ask -------------------------------------
+
+
+def test_usable_reserve_never_takes_the_whole_limit():
+    assert usable_reserve(12) == 12
+    assert usable_reserve(50) == 49
+    assert usable_reserve(80, limit=10) == 9
+
+
+def test_can_spare_means_more_than_keep_left_and_unknown_fits():
+    assert can_spare(None, 15)
+    assert can_spare(16, 15)
+    assert not can_spare(15, 15)
+
+
+def test_budget_can_spare_counts_the_reserve_and_a_429():
+    clock = FakeClock()
+    budget = make_budget(clock, limit=5, reserve=2)
+    assert budget.can_spare()
+    for _ in range(3):
+        budget.acquire()
+    assert budget.remaining == 2 and not budget.can_spare() and budget.can_spare(1)
+    clock.now += 300
+    assert budget.can_spare()
+    budget.rate_limited(RateLimitHeaders(reset_seconds=30))
+    assert not budget.can_spare(0)
+    assert budget.blocked_for == 30
+    clock.now += 10
+    assert budget.blocked_for == 20
+    clock.now += 20
+    assert budget.blocked_for is None and budget.can_spare()
+
+
+def test_reset_in_is_on_the_budgets_own_clock():
+    clock = FakeClock()
+    budget = make_budget(clock)
+    assert budget.reset_in is None
+    budget.observe(RateLimitHeaders(remaining=10, reset_seconds=100))
+    clock.now += 40
+    assert budget.reset_in == 60
+
+
+def test_rate_limit_wait_is_the_hint_else_one_window():
+    budget = make_budget(FakeClock(), window=120)
+    assert budget.rate_limit_wait(7.0) == 7.0
+    assert budget.rate_limit_wait(None) == 120
+    assert budget.rate_limit_wait(1e9) == 3600.0  # MAX_WAIT, as rate_limited() blocks
+
+
+def test_sliding_window_counts_the_last_window_only():
+    window = SlidingWindow(300)
+    for t in (0.0, 100.0, 299.0):
+        window.add(t)
+    assert window.count(299.0) == 3
+    assert window.count(300.0) == 2  # the event at 0 left the window [0, 300) ending at 300
+    assert window.count(600.0) == 0

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from amber import AmberClient, RateBudget, parse_price_intervals, parse_renewables, parse_sites
 from amber.advisor import parse_loads
+from amber.nemtime import nem_today
 from amber.ratelimit import RateLimitHeaders
 from exporter.collector import DESCRIPTORS, SPIKE_STATUSES, TARIFF_PERIODS, AmberCollector
 from exporter.db_metrics import DatabaseMetricsReader, local_days
@@ -78,9 +79,8 @@ def fixture_intervals(*, spikes: bool = True):
 
 def fixture_snapshot(*, polled_at: float = POLLED_AT, spikes: bool = True, database: bool = True) -> Snapshot:
     sites = parse_sites(load("sites.json"))
-    entries = tuple(
-        SiteEntry(s, state_for_site(s.network, s.nmi), s.interval_length or 30, s.status != "closed") for s in sites
-    )
+    today = nem_today(dt.datetime.fromtimestamp(polled_at, dt.UTC))
+    entries = tuple(SiteEntry(s, state_for_site(s.network, s.nmi), s.interval_minutes, s.is_live(today)) for s in sites)
     renewable = current_renewable(parse_renewables(load("renewables_current.json")))
     facts = DatabaseFacts(
         newest_actual_price_end=frozen_map({SITE: polled_at - 305}),

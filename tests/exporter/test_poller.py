@@ -305,6 +305,25 @@ def test_closed_sites_and_sites_outside_amber_site_id_are_described_but_not_poll
         assert "NOT_MINE" in caplog.text
 
 
+def test_only_live_sites_are_polled_the_rule_the_loader_shares():
+    # Site.is_live decides for both services: pending, not yet active and past closedOn are not polled,
+    # a site closing later today still is (BOUNDARY is 15 January 2025, NEM).
+    site = load("sites.json")[0]
+    sites = [dict(site, id="LIVE"), dict(site, id="PENDING", status="pending"),
+             dict(site, id="NOT_YET", activeFrom="2025-01-16"), dict(site, id="GONE", closedOn="2025-01-14"),
+             dict(site, id="LAST_DAY", closedOn="2025-01-15")]  # fmt: skip
+    with respx.mock(base_url="https://api.example/v1", assert_all_called=False) as api:
+        api.get("/sites").respond(json=sites)
+        prices = api.get(url__regex=r"/sites/\w+/prices/current").respond(json=load("current_prices.json"))
+        api.get(url__regex=r"/state/").respond(json=load("renewables_current.json"))
+        client = AmberClient("psk_test", "https://api.example/v1", sleeper=no_sleep, max_retries=0)
+        store = SnapshotStore()
+        Poller(client, store).poll_once(BOUNDARY.timestamp())
+        assert {e.site.id for e in store.get().sites if e.polled} == {"LIVE", "LAST_DAY"}
+        assert {call.request.url.path.split("/")[3] for call in prices.calls} == {"LIVE", "LAST_DAY"}
+        client.close()
+
+
 def test_unknown_or_unsupported_states_skip_renewables_with_one_warning(caplog):
     sites = load("sites.json")[:1]
     sites = [dict(sites[0], id="SITE_A", network="Mystery Grid", nmi="9000000000"),

@@ -12,11 +12,12 @@ import psycopg
 import pytest
 
 from amber.client import AmberClient
+from amber.nemtime import nem_today
 from amber.ratelimit import RateBudget
 from loader.backfill import BackfillError, RetryPolicy, prepare_backfill, run_backfill
 from loader.migrate import migrate
 from loader.progress import LogProgress
-from loader.windows import PRICES, USAGE, minimum_requests, nem_today, stream_span
+from loader.windows import PRICES, USAGE, minimum_requests, stream_span
 from simulator import SimulatorConfig, SimulatorServer
 
 UTC = dt.UTC
@@ -214,7 +215,7 @@ def test_backfill_of_two_sites_equals_truth_with_the_fewest_requests(db_url, cap
         today = nem_today(sim.clock.now())
         rows = progress_rows(db_url)
         assert len(rows) == minimum
-        for site_id, stream, start, end, complete, count in rows:
+        for _site_id, stream, start, end, complete, count in rows:
             # Only windows that end before yesterday are final; the newest stay open for the next run.
             assert complete == (end <= today - 2 * DAY), (stream, start, end)
             assert count > 0
@@ -368,7 +369,7 @@ def test_start_date_and_site_selection(db_url):
         with psycopg.connect(db_url) as conn:
             assert conn.execute("SELECT DISTINCT site_id FROM prices").fetchall() == [(site_id,)]
 
-        with pytest.raises(BackfillError, match="not on this Amber account.*AMBER_SITE_ID or --site"):
+        with pytest.raises(BackfillError, match=r"not on this Amber account.*AMBER_SITE_ID or --site"):
             backfill(sim, db_url, site_ids=["01NOSUCHSITE"])
 
 

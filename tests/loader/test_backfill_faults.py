@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 import loader.db
+from amber.nemtime import nem_today
 from loader.backfill import BackfillError, RetryPolicy
-from loader.windows import nem_today
 from simulator import SimulatorServer
 from tests.loader.test_backfill import (
     DAY,

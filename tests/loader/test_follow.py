@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from amber.client import AmberClient
-from amber.models import Channel, Site
 from amber.ratelimit import RateBudget
 from loader.aggregates import CONTINUOUS, MATERIALIZED_VIEW
 from loader.backfill import run_backfill
@@ -37,34 +36,13 @@ from loader.migrate import migrate
 from loader.schedule import last_slot
 from runtime.database import connect
 from simulator import SimulatorConfig, SimulatorServer
+from tests.amber.test_models import make_site
 from tests.support.recount import mismatched
 
 UTC = dt.UTC
 D = dt.date
 NOW = dt.datetime(2025, 1, 15, 3, 5, 50, tzinfo=UTC)  # a 5-minute slot (13:05:50 NEM)
 LATER = dt.timedelta(hours=1)
-
-
-def make_site(
-    site_id: str = "SITE1",
-    *,
-    minutes: int | None = 5,
-    active_from: dt.date | None = D(2024, 1, 1),
-    closed_on: dt.date | None = None,
-    status: str = "active",
-    channels: tuple[tuple[str, str], ...] = (("E1", "general"), ("E2", "controlledLoad"), ("B1", "feedIn")),
-) -> Site:
-    return Site(
-        id=site_id,
-        nmi="4100000000",
-        channels=tuple(Channel(i, t, None) for i, t in channels),
-        network="Ausgrid",
-        status=status,
-        active_from=active_from,
-        closed_on=closed_on,
-        interval_length=minutes,
-        raw={},
-    )
 
 
 def settled_state(*sites, now=NOW, kind=MATERIALIZED_VIEW, **options) -> FollowState:

@@ -5,6 +5,7 @@ history complete (equal to the simulator's truth) without a manual step."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import subprocess
@@ -17,10 +18,10 @@ import pytest
 
 from amber.client import AmberClient
 from amber.errors import AmberAuthError
+from amber.nemtime import floor_time
 from amber.ratelimit import RateBudget
 from loader.follow import Follower, FollowOptions
 from loader.migrate import migrate
-from loader.schedule import floor_time
 from simulator import SimulatorConfig, SimulatorServer
 from tests.loader.test_follow import (  # noqa: F401  (make_world is a fixture)
     API_KEY,
@@ -200,7 +201,7 @@ def test_database_down_then_back_reconnects_and_heals(make_world, caplog):
         problems = warnings_of(caplog)
         assert problems and all("database unavailable" in r.getMessage() for r in problems)
         assert all("\n" not in r.getMessage() for r in problems)
-        delays = [b[0] - a[0] for a, b in zip(world.samples, world.samples[1:]) if a[0] >= outage_start]
+        delays = [b[0] - a[0] for a, b in itertools.pairwise(world.samples) if a[0] >= outage_start]
         assert max(delays) <= dt.timedelta(minutes=5)  # backoff capped
     finally:
         database_up(world.url)

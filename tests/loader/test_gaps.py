@@ -21,7 +21,6 @@ from loader.gaps import (
     find_gaps,
     heal,
     nem_windows,
-    site_is_open,
 )
 from tests.loader.test_follow import (  # noqa: F401  (make_world is a fixture)
     World,
@@ -140,15 +139,6 @@ def test_thirty_minute_sites_and_unknown_lengths_expect_thirty_minute_prices():
         assert {s.step_minutes for s in series} == {30}
 
 
-def test_site_is_open():
-    today = D(2025, 1, 15)
-    assert site_is_open(make_site(), today)
-    assert not site_is_open(make_site(status="closed", closed_on=D(2025, 1, 15)), today)
-    assert not site_is_open(make_site(status="pending", active_from=None), today)
-    assert not site_is_open(make_site(active_from=D(2025, 1, 16)), today)
-    assert site_is_open(make_site(closed_on=D(2025, 1, 20)), today)  # closing later
-
-
 # == against TimescaleDB and the simulator =================================================================
 
 WEEK_START = dt.datetime(2025, 1, 7, 14, tzinfo=UTC)  # 00:00 NEM on the 8th: the 7-day window of the 15th
@@ -168,27 +158,27 @@ def punch_holes(world: World) -> set[tuple]:
     holes: set[tuple] = set()
     statements = []
     # An hour of general prices on the 12th.
-    statements.append(("DELETE FROM prices WHERE site_id = %s AND channel_type = 'general'"
-                       " AND interval_start >= %s AND interval_start < %s", (site, t(12, 3, 0), t(12, 4, 0))))  # fmt: skip
+    statements.append((("DELETE FROM prices WHERE site_id = %s AND channel_type = 'general'"
+                       " AND interval_start >= %s AND interval_start < %s"), (site, t(12, 3, 0), t(12, 4, 0))))  # fmt: skip
     holes |= {(PRICES, "general", t(12, 3, 0) + k * five, None) for k in range(12)}
     # Every channel around NEM midnight between the 13th and the 14th.
     statements.append(("DELETE FROM prices WHERE site_id = %s AND interval_start >= %s AND interval_start < %s",
                        (site, t(13, 13, 50), t(13, 14, 10))))  # fmt: skip
     holes |= {(PRICES, c, t(13, 13, 50) + k * five, None) for c in ("general", "controlledLoad", "feedIn") for k in range(4)}
     # An interval left as CurrentInterval: an estimate whose actual never arrived.
-    statements.append(("UPDATE prices SET interval_type = 'CurrentInterval', estimate = true WHERE site_id = %s"
-                       " AND channel_type = 'feedIn' AND interval_start = %s", (site, t(14, 5, 0))))  # fmt: skip
+    statements.append((("UPDATE prices SET interval_type = 'CurrentInterval', estimate = true WHERE site_id = %s"
+                       " AND channel_type = 'feedIn' AND interval_start = %s"), (site, t(14, 5, 0))))  # fmt: skip
     holes.add((PRICES, "feedIn", t(14, 5, 0), "CurrentInterval"))
     # A whole day of E1 usage.
     statements.append(("DELETE FROM usage WHERE site_id = %s AND channel_identifier = 'E1' AND nem_date = '2025-01-10'",
                        (site,)))  # fmt: skip
     holes |= {(USAGE, "E1", t(9, 14, 0) + k * dt.timedelta(minutes=30), None) for k in range(48)}
     # An estimated row older than the usage re-fetch reaches, and one inside it (not a gap: re-fetched hourly).
-    statements.append(("UPDATE usage SET quality = 'estimated' WHERE site_id = %s AND channel_identifier = 'B1'"
-                       " AND interval_start = %s", (site, t(9, 10, 0))))  # fmt: skip
+    statements.append((("UPDATE usage SET quality = 'estimated' WHERE site_id = %s AND channel_identifier = 'B1'"
+                       " AND interval_start = %s"), (site, t(9, 10, 0))))  # fmt: skip
     holes.add((USAGE, "B1", t(9, 10, 0), "estimated"))
-    statements.append(("UPDATE usage SET quality = 'estimated' WHERE site_id = %s AND channel_identifier = 'B1'"
-                       " AND interval_start = %s", (site, t(13, 10, 0))))  # fmt: skip
+    statements.append((("UPDATE usage SET quality = 'estimated' WHERE site_id = %s AND channel_identifier = 'B1'"
+                       " AND interval_start = %s"), (site, t(13, 10, 0))))  # fmt: skip
     for sql, params in statements:
         world.query(sql + " RETURNING 1", params)
     return holes

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from amber.nemtime import floor_time, nem_date, nem_midnight
 from loader.schedule import (
     FINAL_DELAY,
     MAX_REPOLLS,
     REPOLL_EVERY,
     backoff,
-    floor_time,
     last_slot,
-    nem_date,
-    nem_midnight,
     next_repoll,
     next_slot,
 )
@@ -61,7 +60,7 @@ def test_five_minute_site_has_288_slots_a_day():
         now = slot.at
     assert len([s for s in seen if s.at < at("00:00:00", day=16)]) == 288
     assert all(s.settles for s in seen)
-    assert all((b.at - a.at) == dt.timedelta(minutes=5) for a, b in zip(seen, seen[1:]))
+    assert all((b.at - a.at) == dt.timedelta(minutes=5) for a, b in itertools.pairwise(seen))
 
 
 # -- 30-minute sites -------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ def test_repolls_every_thirty_seconds_at_most_four_within_the_interval():
         when, done = nxt, done + 1
     assert times == [at("10:06:20"), at("10:06:50"), at("10:07:20"), at("10:07:50")]
     assert len(times) == MAX_REPOLLS
-    assert all(b - a == REPOLL_EVERY for a, b in zip(times, times[1:]))
+    assert all(b - a == REPOLL_EVERY for a, b in itertools.pairwise(times))
 
 
 def test_no_repoll_after_the_interval_ended_or_at_an_opening_slot():
@@ -142,7 +141,7 @@ def test_daylight_saving_plays_no_part():
 
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError):
-        last_slot(dt.datetime(2025, 1, 15, 10, 0), 5)
+        last_slot(dt.datetime(2025, 1, 15, 10, 0), 5)  # noqa: DTZ001  naive on purpose
 
 
 def test_backoff_doubles_up_to_the_cap():

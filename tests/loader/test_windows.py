@@ -10,6 +10,7 @@ import pytest
 
 from amber.client import MAX_RANGE_DAYS
 from amber.models import Channel, Site
+from amber.nemtime import nem_today
 from loader.windows import (
     PRICES,
     USAGE,
@@ -17,7 +18,6 @@ from loader.windows import (
     chunk,
     minimum_requests,
     missing_runs,
-    nem_today,
     plan_backfill,
     settled_through,
     site_days,
@@ -104,7 +104,7 @@ def test_nem_today_is_utc_plus_ten_all_year():
     sydney_summer = dt.datetime(2025, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=11)))
     assert nem_today(sydney_summer) == D(2024, 12, 31)  # 23:30 NEM
     with pytest.raises(ValueError):
-        nem_today(dt.datetime(2025, 1, 1))
+        nem_today(dt.datetime(2025, 1, 1))  # noqa: DTZ001  naive on purpose
 
 
 def test_stream_spans():
