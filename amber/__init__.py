@@ -1,7 +1,10 @@
-"""Typed Amber Electric API layer shared by the loader and the exporter.
+"""Everything about Amber and time that is not a service, shared by the loader and the exporter.
 
-`client` is the only module that talks HTTP; `parse` is pure; `models` holds frozen dataclasses;
-`errors` draws the exception tree; `ratelimit` keeps the account's request budget.
+`client` is the only module that talks HTTP; `parse` is pure; `models` holds frozen dataclasses and the
+site rules (interval length, live or not); `errors` draws the exception tree; `ratelimit` is the one
+rate-limit policy (the account's request budget every caller asks); `nemtime` is NEM time and the
+interval grid; `polling` when each service polls for a new price; `secret` every piece of redaction;
+`advisor`, `plan` and `tariffs` the pure money rules. Imports nothing of ours outside amber/.
 """
 
 from amber.errors import (

@@ -8,6 +8,7 @@
                                               Unix seconds: the first `offset` past a boundary after `now`
     interval_minutes(minutes) -> int          a grid step in minutes; None is Amber's default (30)
     interval_bounds(when, minutes) -> (start, end)   the interval of that length holding `when`
+    aligned_start(start_time) -> datetime     the grid start of an interval from Amber's startTime
     day_range(first, last) -> [date, ...]     the dates first..last, inclusive
 
 The NEM runs on AEST, UTC+10 all year: no daylight saving, so every boundary is computed in UTC and a
@@ -17,7 +18,7 @@ start: the interval ending at 00:00 NEM belongs to the day before (Amber's `date
 
 Amber's three times of one interval: `nemTime` and `endTime` are its end (the NEM convention names an
 interval by its end); `startTime` is the previous interval's `endTime` plus one second (12:00:01 for the
-12:00-12:05 interval). The loader stores the grid start (12:00:00); see `loader.rows.aligned_start`.
+12:00-12:05 interval). Amber-Home keys an interval by its grid start (12:00:00): `aligned_start`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "DISPATCH",
     "NEM_OFFSET",
     "NEM_TZ",
+    "aligned_start",
     "aware",
     "day_range",
     "floor_time",
@@ -48,6 +50,7 @@ NEM_TZ = dt.timezone(NEM_OFFSET, "NEM")
 DISPATCH = dt.timedelta(minutes=5)  # the NEM dispatch interval: every price boundary lies on this grid
 DAY = dt.timedelta(days=1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_SECOND = dt.timedelta(seconds=1)
 
 
 def aware(when: dt.datetime) -> dt.datetime:
@@ -103,3 +106,11 @@ def interval_bounds(when: dt.datetime, minutes: int | None) -> tuple[dt.datetime
 def day_range(first: dt.date, last: dt.date) -> list[dt.date]:
     """The dates first..last, both included (empty when last is before first)."""
     return [first + k * DAY for k in range((last - first).days + 1)]
+
+
+def aligned_start(start_time: dt.datetime) -> dt.datetime:
+    """The grid start of the interval whose API startTime is `start_time`: one second earlier when it is at
+    :01 (Amber's previous end + 1 s), else unchanged."""
+    if start_time.second == 1 and start_time.microsecond == 0:
+        return start_time - _ONE_SECOND
+    return start_time

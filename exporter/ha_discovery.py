@@ -45,7 +45,7 @@ from typing import Any
 
 from amber.advisor import Load, Window
 from amber.models import FEED_IN, PriceInterval
-from exporter.snapshot import ChannelView, SiteEntry, SitePrices, Snapshot, aligned_start, fresh, price_for_forecast
+from exporter.snapshot import ChannelView, SiteEntry, SitePrices, Snapshot, fresh, price_for_forecast, start_timestamp
 
 PRICE_UNIT = "AUD/kWh"  # HA's Energy dashboard takes a price entity whose unit ends in /kWh
 FORECAST_HOURS = 24
@@ -152,7 +152,7 @@ def channel_state(view: ChannelView) -> dict[str, Any]:
         "range_min": dollars(current.range.min, paid=paid) if current.range else None,
         "range_max": dollars(current.range.max, paid=paid) if current.range else None,
         "advanced_price_predicted": dollars(current.advanced_price.predicted, paid=paid) if current.advanced_price else None,
-        "start": _iso(aligned_start(current)),
+        "start": _iso(start_timestamp(current)),
         "end": current.end_time.isoformat(),
     }  # fmt: skip
 
@@ -162,7 +162,7 @@ def forecast_points(forecast: tuple[PriceInterval, ...], *, paid: bool, start: f
     prediction where given, as the metrics' headline uses), and the worst spike status in the bucket."""
     buckets: dict[int, list[PriceInterval]] = {}
     for interval in forecast:
-        begin = aligned_start(interval)
+        begin = start_timestamp(interval)
         if begin >= start + FORECAST_HOURS * 3600:
             break
         buckets.setdefault(math.floor(begin / FORECAST_STEP), []).append(interval)
@@ -172,7 +172,7 @@ def forecast_points(forecast: tuple[PriceInterval, ...], *, paid: bool, start: f
         prices = [price_for_forecast(i) for i in items]
         worst = max((i.spike_status for i in items), key=lambda s: SPIKE_ORDER.get(s, 0))
         points.append({
-            "start": _iso(max(key * FORECAST_STEP, aligned_start(items[0]))),
+            "start": _iso(max(key * FORECAST_STEP, start_timestamp(items[0]))),
             "end": items[-1].end_time.isoformat(),
             "price": dollars(sum(prices) / len(prices), paid=paid),
             "price_max": dollars(min(prices) if paid else max(prices), paid=paid),  # the highest in HA's sign
@@ -188,7 +188,7 @@ def channel_forecast(view: ChannelView) -> dict[str, Any]:
     means, maxima = dict(view.forecast_mean), dict(view.forecast_max)
     return {
         "next_price": dollars(price_for_forecast(following), paid=paid) if following else None,
-        "next_start": _iso(aligned_start(following)) if following else None,
+        "next_start": _iso(start_timestamp(following)) if following else None,
         "next_descriptor": following.descriptor if following else None,
         "next_spike_status": following.spike_status if following else None,
         "next_hour_mean": dollars(means.get("1h"), paid=paid),

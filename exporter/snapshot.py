@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from amber.advisor import Load, Slot, Window, cheapest_window
 from amber.models import ACTUAL_INTERVAL, CURRENT_INTERVAL, FORECAST_INTERVAL, PriceInterval, Renewable, Site
+from amber.nemtime import aligned_start
 
 # Forecast headline horizons, measured from the end of the current interval.
 HORIZONS: tuple[tuple[str, int], ...] = (("1h", 3600), ("4h", 4 * 3600), ("12h", 12 * 3600))
@@ -164,9 +165,9 @@ def price_for_forecast(interval: PriceInterval) -> float:
     return interval.advanced_price.predicted if interval.advanced_price is not None else interval.per_kwh
 
 
-def aligned_start(interval: PriceInterval) -> float:
-    """Interval start on the boundary (Amber's startTime is the previous end + 1 s)."""
-    return interval.end_time.timestamp() - interval.duration * 60
+def start_timestamp(interval: PriceInterval) -> float:
+    """Unix seconds of the interval's grid start (amber.nemtime.aligned_start)."""
+    return aligned_start(interval.start_time).timestamp()
 
 
 def channel_views(intervals: Iterable[PriceInterval]) -> tuple[ChannelView, ...]:
@@ -193,7 +194,7 @@ def channel_views(intervals: Iterable[PriceInterval]) -> tuple[ChannelView, ...]
         for status in NEXT_SPIKE_STATUSES:
             first = next((i for i in forecasts if i.spike_status == status), None)
             if first is not None:
-                spikes.append((status, aligned_start(first)))
+                spikes.append((status, start_timestamp(first)))
         views.append(
             ChannelView(channel, current, actuals[-1] if actuals else None, tuple(maxima), tuple(means), tuple(spikes),
                         tuple(forecasts))  # fmt: skip
@@ -214,7 +215,7 @@ def load_plans(intervals: Iterable[PriceInterval], loads: Iterable[Load], now: f
             continue
         adv = i.advanced_price
         price = i.per_kwh if i.interval_type == CURRENT_INTERVAL else price_for_forecast(i)
-        start = dt.datetime.fromtimestamp(aligned_start(i), dt.UTC)
+        start = dt.datetime.fromtimestamp(start_timestamp(i), dt.UTC)
         by_channel.setdefault(i.channel_type, []).append(Slot(
             start, i.end_time, _exact(price), _exact(adv.low) if adv else None, _exact(adv.high) if adv else None,
         ))  # fmt: skip

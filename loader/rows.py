@@ -6,13 +6,11 @@
     price_values / forecast_values / usage_values(model) -> the same without the per-batch constants
                                                     (site_id, fetched_at / issued_at): *_VALUE_COLUMNS
     site_row(site), channel_rows(site)           -> tuples for sites / channels
-    aligned_start(start_time)                    -> interval_start
 
-Interval alignment happens here and only here. Amber's startTime is the previous interval's endTime
-plus one second (10:00:01 for the interval 10:00-10:05); interval_start is startTime - 1 s so that each
-start equals the previous interval_end. A startTime that is already on a boundary (second 0, as some
-API rows and hand-written fixtures have) is kept as given; only a startTime at exactly :01 seconds is
-moved. nem_time and the NEM date are stored as the API gives them.
+interval_start is amber.nemtime.aligned_start(startTime): Amber's startTime is the previous interval's
+endTime plus one second (10:00:01 for the interval 10:00-10:05), so each stored start equals the previous
+interval_end. A startTime already on a boundary (second 0, as some API rows and hand-written fixtures
+have) is kept as given. nem_time and the NEM date are stored as the API gives them.
 
 Exact numbers: the parser reads JSON numbers as floats. Python's repr() of a float parsed from JSON is
 the shortest text that parses back to the same float, which for the API's decimals (26.60356, -0.0123,
@@ -38,6 +36,7 @@ from amber.models import (
     TariffInformation,
     Usage,
 )
+from amber.nemtime import aligned_start
 
 __all__ = [
     "CHANNEL_COLUMNS",
@@ -48,7 +47,6 @@ __all__ = [
     "SITE_COLUMNS",
     "USAGE_COLUMNS",
     "USAGE_VALUE_COLUMNS",
-    "aligned_start",
     "channel_rows",
     "exact",
     "forecast_row",
@@ -88,19 +86,10 @@ USAGE_VALUE_COLUMNS = USAGE_COLUMNS[1:-1]
 SITE_COLUMNS = ("site_id", "nmi", "network", "status", "active_from", "closed_on", "interval_length_minutes", "raw")
 CHANNEL_COLUMNS = ("site_id", "identifier", "type", "tariff")
 
-_ONE_SECOND = dt.timedelta(seconds=1)
 _NO_TARIFF = (None, None, None, None)
 # Precedence of interval types in `prices` (higher wins; equal updates in place). db.py renders the same
 # ranking in SQL; tests check that the two agree.
 _PRICE_RANKS = {ACTUAL_INTERVAL: 2, CURRENT_INTERVAL: 1}
-
-
-def aligned_start(start_time: dt.datetime) -> dt.datetime:
-    """interval_start for an API startTime: minus one second when it is at :01 (Amber's convention),
-    else unchanged."""
-    if start_time.second == 1 and start_time.microsecond == 0:
-        return start_time - _ONE_SECOND
-    return start_time
 
 
 def exact(value: float | Decimal | None) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 from amber.nemtime import (
     DISPATCH,
     NEM_TZ,
+    aligned_start,
     aware,
     day_range,
     floor_time,
@@ -73,3 +74,14 @@ def test_day_range_is_inclusive():
         dt.date(2025, 1, 30), dt.date(2025, 1, 31), dt.date(2025, 2, 1), dt.date(2025, 2, 2)
     ]  # fmt: skip
     assert day_range(dt.date(2025, 1, 2), dt.date(2025, 1, 1)) == []
+
+
+GRID = dt.datetime(2025, 1, 15, 0, 0, tzinfo=dt.UTC)  # an interval boundary
+
+
+def test_aligned_start_moves_only_the_amber_plus_one_second():
+    assert aligned_start(GRID + dt.timedelta(seconds=1)) == GRID
+    # Already on the boundary: kept (some API rows and hand-written fixtures start at :00).
+    assert aligned_start(GRID) == GRID
+    for odd in (dt.timedelta(seconds=2), dt.timedelta(seconds=59), dt.timedelta(seconds=1, microseconds=5)):
+        assert aligned_start(GRID + odd) == GRID + odd

@@ -15,14 +15,6 @@ from tests.loader import T0, parse_prices, parse_site, parse_usages, price_item,
 FETCHED = dt.datetime(2025, 1, 15, 0, 7, 3, tzinfo=dt.UTC)
 
 
-def test_aligned_start_moves_only_the_amber_plus_one_second():
-    assert R.aligned_start(T0 + dt.timedelta(seconds=1)) == T0
-    # Already on the boundary: kept (some API rows and hand-written fixtures start at :00).
-    assert R.aligned_start(T0) == T0
-    for odd in (dt.timedelta(seconds=2), dt.timedelta(seconds=59), dt.timedelta(seconds=1, microseconds=5)):
-        assert R.aligned_start(T0 + odd) == T0 + odd
-
-
 @pytest.mark.parametrize(
     "value, text",
     [(26.60356, "26.60356"), (0.1, "0.1"), (-0.0123, "-0.0123"), (10.78286, "10.78286"), (1e-05, "0.00001"),
