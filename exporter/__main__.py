@@ -113,9 +113,9 @@ def build_exporter(settings: Settings, *, alerts=None, database=None, clock: Cal
     return Exporter(client, store, poller, ExporterApp(registry, store, alerts=alerts), publisher)
 
 
-def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ) -> int:
+def main(argv: Sequence[str] = (), environ: Mapping[str, str] = os.environ, *, prog: str = "amber-home export") -> int:
     argparse.ArgumentParser(
-        prog="amber-home export",
+        prog=prog,
         description="Run the Prometheus exporter (/metrics) and the alert relay (POST /alerts). "
         "Configuration comes from the environment; see docs/configuration.md.",
     ).parse_args(list(argv))
@@ -187,4 +187,4 @@ def _serve_until_stopped(exporter: Exporter, server: Any, stop: threading.Event)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], os.environ))
+    sys.exit(main(sys.argv[1:], os.environ, prog="python -m exporter"))
