@@ -34,7 +34,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
@@ -65,7 +65,6 @@ def migrate(argv: Sequence[str], environ: Mapping[str, str], *, prog: str = "amb
 
     from loader.bill import record_bill_settings
     from loader.migrate import MigrationError
-    from loader.migrate import migrate as apply_migrations
     from runtime.database import connect, unreachable
     from runtime.logs import configure_logging
     from runtime.settings import load_settings_or_exit
@@ -73,12 +72,7 @@ def migrate(argv: Sequence[str], environ: Mapping[str, str], *, prog: str = "amb
     settings = load_settings_or_exit(environ)
     configure_logging(settings.log_level)
     try:
-        applied = apply_migrations(
-            settings.database_url,
-            timezone=settings.timezone_name,
-            writer_password=settings.writer_password,
-            reader_password=settings.reader_password,
-        )
+        applied = _apply_migrations(settings, settings.database_url)
         with connect(settings.database_url, application_name=MIGRATE_APPLICATION_NAME) as conn:
             record_bill_settings(conn, settings)
     except MigrationError as exc:
@@ -92,6 +86,15 @@ def migrate(argv: Sequence[str], environ: Mapping[str, str], *, prog: str = "amb
     else:
         print("database is up to date")
     return 0
+
+
+def _apply_migrations(settings: Settings, target: Any) -> list[str]:
+    """loader.migrate.migrate on `target` (a URL, or an open autocommit connection) with the settings'
+    time zone and role passwords; the migration names it applied."""
+    from loader.migrate import migrate as apply_migrations
+
+    return apply_migrations(target, timezone=settings.timezone_name, writer_password=settings.writer_password,
+                            reader_password=settings.reader_password)  # fmt: skip
 
 
 # --- backfill ------------------------------------------------------------------------------------------------
@@ -206,7 +209,6 @@ def _run_backfill(settings: Settings, start: dt.date | None, site_ids: tuple[str
     from amber.errors import AmberAuthError, AmberError
     from loader.backfill import BackfillError, backfill_client, prepare_backfill, run_backfill
     from loader.migrate import MigrationError
-    from loader.migrate import migrate as apply_migrations
     from loader.progress import make_progress
     from runtime.database import unreachable
 
@@ -216,8 +218,7 @@ def _run_backfill(settings: Settings, start: dt.date | None, site_ids: tuple[str
             plan = prepare_backfill(client, settings.database_url, start_date=start, site_ids=site_ids)
             _print_plan(plan, client.budget)
             return 0
-        apply_migrations(settings.database_url, timezone=settings.timezone_name,
-                         writer_password=settings.writer_password, reader_password=settings.reader_password)
+        _apply_migrations(settings, settings.database_url)
         result = run_backfill(
             client, settings.database_url, start_date=start, site_ids=site_ids, progress=make_progress(sys.stderr)
         )
@@ -316,7 +317,6 @@ def _migrating_connector(settings: Settings) -> Callable[[], psycopg.Connection]
     """Opens the collector's connections; the first one also migrates the database and records the bill
     settings (a failure there closes it and is raised, and the next connection tries again)."""
     from loader.bill import record_bill_settings
-    from loader.migrate import migrate as apply_migrations
     from runtime.database import connect
 
     migrated = False
@@ -326,9 +326,7 @@ def _migrating_connector(settings: Settings) -> Callable[[], psycopg.Connection]
         conn = connect(settings.database_url, application_name=COLLECT_APPLICATION_NAME, autocommit=True)
         if not migrated:
             try:
-                applied = apply_migrations(conn, timezone=settings.timezone_name,
-                                           writer_password=settings.writer_password,
-                                           reader_password=settings.reader_password)
+                applied = _apply_migrations(settings, conn)
                 record_bill_settings(conn, settings)
             except BaseException:
                 conn.close()

@@ -31,7 +31,7 @@ from loader import query
 from loader.aggregates import recorded_timezone
 from loader.query import QueryError, Result
 from loader.table_format import Table, render
-from runtime.database import connect
+from runtime.database import cannot_reach, connect
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -185,11 +185,7 @@ def _open(request: Request, settings: Settings, where: str) -> psycopg.Connectio
                 file=sys.stderr,
             )
         else:
-            print(
-                f"error: cannot reach the database at {where}: {reason}; "
-                "check DATABASE_URL and that TimescaleDB is running",
-                file=sys.stderr,
-            )
+            print(f"error: {cannot_reach(where, exc)}", file=sys.stderr)
         return None
 
 

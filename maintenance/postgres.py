@@ -28,9 +28,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from amber.secret import first_line
+from runtime.database import cannot_reach, scalar
 from runtime.database import connect as connect_database
-from runtime.database import scalar
 
 __all__ = [
     "APPLICATION_NAME",
@@ -159,10 +158,7 @@ def connect(url: str, where: str, **kwargs: Any) -> psycopg.Connection:
         return connect_database(url, application_name=APPLICATION_NAME, **kwargs)
     except psycopg.OperationalError as exc:
         # libpq's message names host and port, never the password.
-        raise BackupError(
-            f"cannot reach the database at {where}: {first_line(exc)}; check DATABASE_URL and that "
-            "TimescaleDB is running"
-        ) from exc
+        raise BackupError(cannot_reach(where, exc)) from exc
 
 
 def server_version(conn: psycopg.Connection) -> tuple[int, str]:

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from amber.secret import Revealable, first_line, plain, redact_url
 
-__all__ = ["connect", "one_row", "scalar", "unreachable"]
+__all__ = ["cannot_reach", "connect", "one_row", "scalar", "unreachable"]
 
 
 def connect(
@@ -51,10 +51,12 @@ def connect(
 def unreachable(url: str | Revealable, exc: BaseException) -> str:
     """What to say when the server at `url` cannot be reached (libpq's message names host and port, never
     the password; the URL is redacted)."""
-    return (
-        f"cannot reach the database at {redact_url(plain(url))}: {first_line(exc)};"
-        " check DATABASE_URL and that TimescaleDB is running"
-    )
+    return cannot_reach(redact_url(plain(url)), exc)
+
+
+def cannot_reach(where: str, exc: BaseException) -> str:
+    """The same, for a caller that already holds the redacted location `where`."""
+    return f"cannot reach the database at {where}: {first_line(exc)}; check DATABASE_URL and that TimescaleDB is running"
 
 
 def one_row(conn: psycopg.Connection[Any] | psycopg.Cursor[Any], query: Any, params: Any = None) -> tuple[Any, ...]:
